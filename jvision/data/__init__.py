@@ -1,0 +1,52 @@
+"""Datasets: embedded TFDS builders (built locally from code, no download) and standard TFDS datasets.
+
+``data_source(name, split)`` returns a random-access ``tfds.data_source`` over ``name`` (e.g. ``"digits"``,
+``"shapes/multi"``, ``"cifar10"``). Embedded datasets are built on first use into ``data_dir`` (default:
+``$TFDS_DATA_DIR`` or TFDS's own default) in the ``array_record`` format that random access needs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import tensorflow_datasets as tfds
+
+from jvision import registry
+
+# Embedded datasets: TFDS name -> "module:BuilderClass". The builder class is imported (which registers it
+# with TFDS) only when the dataset is asked for.
+EMBEDDED_BUILDERS = {
+    "digits": "jvision.data.digits:Digits",
+}
+
+
+def _split_name(name: str) -> tuple[str, Optional[str]]:
+  base, _, builder_config = name.partition("/")
+  return base, (builder_config or None)
+
+
+def get_builder(name: str, data_dir: Optional[str] = None) -> tfds.core.DatasetBuilder:
+  """Returns the TFDS builder for ``name`` ("dataset" or "dataset/config"), importing embedded ones."""
+  base, _ = _split_name(name)
+  if base in EMBEDDED_BUILDERS:
+    registry.lookup("dataset", EMBEDDED_BUILDERS, base)  # Defining the class registers it with TFDS.
+  data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
+  return tfds.builder(name, data_dir=data_dir, file_format="array_record")
+
+
+def data_source(name: str, split: str, data_dir: Optional[str] = None):
+  """Random-access source of decoded examples (dicts of numpy arrays) for ``name``/``split``.
+
+  Embedded datasets are prepared on first use. Standard datasets (``cifar10``, ``voc``, ...) must already be
+  prepared in ``data_dir`` in the ``array_record`` format; a clear error says so otherwise.
+  """
+  base, _ = _split_name(name)
+  builder = get_builder(name, data_dir)
+  if base in EMBEDDED_BUILDERS:
+    builder.download_and_prepare(file_format="array_record")
+  elif not builder.is_prepared():
+    raise FileNotFoundError(
+        f"dataset {name!r} is not prepared in {builder.data_dir!r}; prepare it once with "
+        f"`tfds build {name} --file_format=array_record` (set TFDS_DATA_DIR or --config.data.data_dir)")
+  return builder.as_data_source(split=split)
