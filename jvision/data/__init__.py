@@ -39,14 +39,17 @@ def data_source(name: str, split: str, data_dir: Optional[str] = None):
   """Random-access source of decoded examples (dicts of numpy arrays) for ``name``/``split``.
 
   Embedded datasets are prepared on first use. Standard datasets (``cifar10``, ``voc``, ...) must already be
-  prepared in ``data_dir`` in the ``array_record`` format; a clear error says so otherwise.
+  prepared in ``data_dir`` in the ``array_record`` format (under ``tfds.testing.mock_data`` they are mocked);
+  a clear error says so otherwise.
   """
   base, _ = _split_name(name)
   builder = get_builder(name, data_dir)
   if base in EMBEDDED_BUILDERS:
     builder.download_and_prepare(file_format="array_record")
-  elif not builder.is_prepared():
+  try:
+    return builder.as_data_source(split=split)
+  except KeyError as e:
     raise FileNotFoundError(
-        f"dataset {name!r} is not prepared in {builder.data_dir!r}; prepare it once with "
-        f"`tfds build {name} --file_format=array_record` (set TFDS_DATA_DIR or --config.data.data_dir)")
-  return builder.as_data_source(split=split)
+        f"dataset {name!r} split {split!r} is not prepared in {builder.data_dir!r} ({e}); prepare it once "
+        f"with `tfds build {name} --file_format=array_record` (set TFDS_DATA_DIR or config.data.data_dir)"
+    ) from None

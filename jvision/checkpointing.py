@@ -1,0 +1,51 @@
+"""Checkpoints with orbax: periodic async saves, keep N, resume from the latest finalized step.
+
+A checkpoint holds two items: ``state`` (the whole ``TrainState`` pytree: params, optimizer state, model
+state such as BatchNorm statistics, step, RNG key) and ``data`` (the input iterator's position as JSON).
+Orbax writes each step to a temporary directory and renames it when complete, so a process killed mid-save
+leaves the previous checkpoint as the latest one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+  """Saves and restores ``(train_state, data_state)`` pairs under ``directory``."""
+
+  def __init__(self, directory: str, *, every_steps: int, keep: int, use_async: bool = True):
+    if every_steps <= 0 or keep <= 0:
+      raise ValueError(f"checkpoint every_steps and keep must be positive, got {every_steps}, {keep}")
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, save_interval_steps=every_steps, enable_async_checkpointing=use_async,
+        create=True)
+    self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
+                                          item_names=("state", "data"))
+
+  def latest_step(self) -> Optional[int]:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state: Any, data_state: dict[str, Any], *, force: bool = False) -> bool:
+    """Saves at ``step`` if it is a save step (or ``force``); returns whether a save started."""
+    return self._manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=force)
+
+  def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
+    """Restores ``step`` into the structure, dtypes and shardings of ``abstract_state``."""
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+    return restored["state"], restored["data"]
+
+  def wait(self) -> None:
+    """Blocks until async saves in flight are written."""
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()

@@ -1,0 +1,97 @@
+"""Image classification: integer labels, softmax cross-entropy, top-1/top-5 accuracy.
+
+A task is the glue between the generic trainer and one kind of training. It turns raw dataset examples into
+model inputs (``preprocess_train`` / ``preprocess_eval``), a batch into a loss (``loss``), and a batch into
+per-batch metric sums (``eval_metrics``), which an evaluator adds up on the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jvision.data import transforms
+from jvision.losses.classification import softmax_cross_entropy
+from jvision.metrics.classification import topk_correct
+
+
+class ClassificationTask:
+  """Single-label classification.
+
+  Args:
+    num_classes: number of classes; labels outside ``[0, num_classes)`` are an error.
+    image_key / label_key: keys of the raw dataset examples.
+    mean / std: per-channel normalization applied after scaling uint8 images to [0, 1].
+    crop_padding: random-crop-with-padding augmentation in training (0: off).
+    flip: random horizontal flips in training.
+    label_smoothing: see ``softmax_cross_entropy``.
+  """
+
+  def __init__(self, num_classes: int, image_key: str = "image", label_key: str = "label",
+               mean: Sequence[float] = (0.5,), std: Sequence[float] = (0.25,), crop_padding: int = 0,
+               flip: bool = False, label_smoothing: float = 0.0):
+    self.num_classes = num_classes
+    self.image_key = image_key
+    self.label_key = label_key
+    self.mean = tuple(mean)
+    self.std = tuple(std)
+    self.crop_padding = crop_padding
+    self.flip = flip
+    self.label_smoothing = label_smoothing
+
+  # Host side: raw example -> model input.
+
+  def _common(self, example: Mapping[str, Any]) -> tuple[np.ndarray, np.int32]:
+    for key in (self.image_key, self.label_key):
+      if key not in example:
+        raise KeyError(f"example has no {key!r} key; it has: {', '.join(example)}")
+    label = int(example[self.label_key])
+    if not 0 <= label < self.num_classes:
+      raise ValueError(f"label {label} is outside [0, {self.num_classes})")
+    return transforms.to_float(np.asarray(example[self.image_key])), np.int32(label)
+
+  def preprocess_train(self, example: Mapping[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    image, label = self._common(example)
+    image = transforms.random_crop_with_padding(image, self.crop_padding, rng)
+    if self.flip:
+      image = transforms.random_flip_left_right(image, rng)
+    return {"image": transforms.normalize(image, self.mean, self.std), "label": label}
+
+  def preprocess_eval(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    image, label = self._common(example)
+    return {"image": transforms.normalize(image, self.mean, self.std), "label": label}
+
+  # Device side: pure functions, jit-compiled by the trainer.
+
+  def loss(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any], batch: Mapping[str, jnp.ndarray],
+           rng: jax.Array) -> tuple[jnp.ndarray, tuple[dict[str, jnp.ndarray], dict[str, Any]]]:
+    """Mean training loss of a batch -> ``(loss, (metrics, new_model_state))``."""
+    mutable = [name for name in variables if name != "params"]
+    logits, new_model_state = apply_fn(variables, batch["image"], train=True, rngs={"dropout": rng},
+                                       mutable=mutable)
+    loss = jnp.mean(softmax_cross_entropy(logits, batch["label"], self.label_smoothing))
+    accuracy = jnp.mean(topk_correct(logits, batch["label"], 1))
+    return loss, ({"loss": loss, "accuracy": accuracy}, dict(new_model_state))
+
+  def eval_metrics(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any],
+                   batch: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+    """Sums over the valid (``mask``) examples of a batch: loss, top-1 and top-5 hits, count."""
+    logits = apply_fn(variables, batch["image"], train=False)
+    mask = batch["mask"].astype(jnp.float32)
+    per_example = {
+        "loss": softmax_cross_entropy(logits, batch["label"]),
+        "accuracy": topk_correct(logits, batch["label"], 1),
+        "top5_accuracy": topk_correct(logits, batch["label"], min(5, self.num_classes)),
+    }
+    sums = {name: jnp.sum(value * mask) for name, value in per_example.items()}
+    sums["count"] = jnp.sum(mask)
+    return sums
+
+  @staticmethod
+  def finalize(sums: Mapping[str, float]) -> dict[str, float]:
+    """Metric sums over the whole split -> means."""
+    count = max(float(sums["count"]), 1.0)
+    return {name: float(value) / count for name, value in sums.items() if name != "count"}

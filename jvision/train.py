@@ -1,0 +1,302 @@
+"""The generic trainer: config -> task, model, optimizer, mesh, data -> jit-compiled step -> checkpoints.
+
+    python -m jvision.train --config experiments/cnn_digits.py --workdir runs/cnn_digits \
+        [--config.optimizer.learning_rate=0.01 ...]
+
+One device mesh over all devices with a ``data`` axis: batches are sharded along it, parameters and optimizer
+state are replicated, and the step is one ``jax.jit`` program (XLA inserts the gradient all-reduce; BatchNorm
+statistics are computed over the global batch, so 1 device and 8 devices train the same model). Each process
+feeds its own slice of the global batch, so the same code runs on several hosts after
+``jax.distributed.initialize()``.
+
+The run resumes from the latest checkpoint in the workdir: params, optimizer state, BatchNorm statistics, step,
+RNG key and the input position are restored, so a run killed at any point and restarted ends with the same
+parameters as an uninterrupted one. A non-finite loss or gradient leaves the state untouched from that step on
+and stops the run with an error naming the step; checkpoints are only written from a finite state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jvision import checkpointing, config as config_lib, data, metric_writers, models, optim, tasks
+from jvision.data import pipeline
+
+
+class TrainState(train_state.TrainState):
+  """flax's TrainState plus what else a step needs to be resumable.
+
+  Attributes:
+    model_state: non-parameter collections (e.g. ``{"batch_stats": ...}``).
+    rng: base PRNG key; step ``s`` uses ``fold_in(rng, s)``, so no key needs advancing.
+    nonfinite_step: -1, or the first step whose loss or gradients were not finite.
+  """
+
+  model_state: Any
+  rng: jax.Array
+  nonfinite_step: jax.Array
+
+
+@dataclasses.dataclass
+class Experiment:
+  """Everything built from a config, shared by training and evaluation."""
+
+  config: ml_collections.ConfigDict
+  task: Any
+  model: Any
+  tx: optax.GradientTransformation
+  schedule: optax.Schedule
+  mesh: Mesh
+  train_source: Any
+  eval_source: Any
+
+  @property
+  def replicated(self) -> NamedSharding:
+    return NamedSharding(self.mesh, P())
+
+  @property
+  def batch_sharding(self) -> NamedSharding:
+    return NamedSharding(self.mesh, P("data"))
+
+
+def create_mesh(devices: Optional[list] = None) -> Mesh:
+  """A 1-D mesh with a ``data`` axis over ``devices`` (default: all devices of all processes)."""
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), ("data",))
+
+
+def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] = None) -> Experiment:
+  """Builds the task, model, optimizer, mesh and data sources named by ``config``."""
+  mesh = create_mesh(devices)
+  if config.batch_size % mesh.size:
+    raise config_lib.ConfigError(
+        f"config key 'batch_size' ({config.batch_size}) must be divisible by the number of devices "
+        f"({mesh.size})")
+  task_kwargs = {k: v for k, v in config.task.items() if k != "name"}
+  task = tasks.get_task(config.task.name, **task_kwargs)
+  model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
+  model = models.get_model(config.model.name, dtype=jnp.dtype(config.get("dtype", "float32")),
+                           **model_kwargs)
+  schedule = optim.make_schedule(config.schedule, config.optimizer.learning_rate, config.total_steps)
+  tx = optim.make_optimizer(config.optimizer, schedule)
+  data_dir = config.data.get("data_dir") or None
+  train_source = data.data_source(config.data.name, config.data.train_split, data_dir)
+  eval_source = data.data_source(config.data.name, config.data.eval_split, data_dir)
+  return Experiment(config, task, model, tx, schedule, mesh, train_source, eval_source)
+
+
+def create_train_state(exp: Experiment, rng: jax.Array) -> TrainState:
+  """Initializes parameters and optimizer state (call under jit with ``out_shardings``)."""
+  example = exp.task.preprocess_eval(exp.eval_source[0])
+  image = jnp.zeros((1, *np.shape(example["image"])), jnp.float32)
+  init_rng, state_rng = jax.random.split(rng)
+  variables = exp.model.init({"params": init_rng, "dropout": init_rng}, image, train=False)
+  model_state = {k: v for k, v in variables.items() if k != "params"}
+  return TrainState.create(apply_fn=exp.model.apply, params=variables["params"], tx=exp.tx, model_state=model_state,
+                           rng=state_rng, nonfinite_step=jnp.int32(-1))
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> tuple[TrainState, dict]:
+  """One optimization step: ``(state, batch) -> (new_state, metrics)``. Pure; jit it where it is called."""
+  rng = jax.random.fold_in(state.rng, state.step)
+
+  def loss_fn(params):
+    return task.loss(state.apply_fn, {"params": params, **state.model_state}, batch, rng)
+
+  (loss, (metrics, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  finite = jnp.isfinite(loss) & jax.tree.reduce(
+      jnp.logical_and, jax.tree.map(lambda g: jnp.all(jnp.isfinite(g)), grads), jnp.bool_(True))
+  updated = state.apply_gradients(grads=grads, model_state=new_model_state)
+  # From the first non-finite step on, keep the last finite params and optimizer state.
+  finite = finite & (state.nonfinite_step < 0)
+  keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+  new_state = updated.replace(
+      params=keep(updated.params, state.params), opt_state=keep(updated.opt_state, state.opt_state),
+      model_state=keep(updated.model_state, state.model_state),
+      nonfinite_step=jnp.where(finite | (state.nonfinite_step >= 0), state.nonfinite_step,
+                               state.step.astype(jnp.int32)))
+  return new_state, dict(metrics, grad_norm=optax.global_norm(grads))
+
+
+def eval_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> dict[str, jax.Array]:
+  """Per-batch metric sums of the task on ``batch``."""
+  return task.eval_metrics(state.apply_fn, {"params": state.params, **state.model_state}, batch)
+
+
+def global_batch(exp: Experiment, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+  """This process's slice of a batch -> a global array sharded along the mesh's ``data`` axis."""
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(exp.batch_sharding, np.asarray(x)), local_batch)
+
+
+def evaluate(exp: Experiment, state: TrainState, jit_eval_step: Callable) -> dict[str, float]:
+  """Runs the task's metrics over the whole eval split; returns ``{"eval/<name>": value}``."""
+  local_batch_size = exp.config.get("eval_batch_size", exp.config.batch_size) // jax.process_count()
+  sums = None
+  for batch in pipeline.eval_batches(exp.eval_source, exp.task.preprocess_eval,
+                                     local_batch_size=local_batch_size,
+                                     process_index=jax.process_index(), process_count=jax.process_count()):
+    batch_sums = jit_eval_step(state, global_batch(exp, batch))
+    sums = batch_sums if sums is None else jax.tree.map(jnp.add, sums, batch_sums)
+  sums = jax.device_get(sums)
+  return {f"eval/{k}": v for k, v in exp.task.finalize(sums).items()}
+
+
+def _check_finite(state: TrainState, checkpointer: checkpointing.Checkpointer, workdir: str) -> None:
+  bad = int(jax.device_get(state.nonfinite_step))
+  if bad >= 0:
+    checkpointer.wait()
+    raise FloatingPointError(
+        f"non-finite loss or gradient at step {bad}; training stopped. The last good checkpoint "
+        f"(step {checkpointer.latest_step()}) is kept in {workdir}.")
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str, config_path: Optional[str]) -> None:
+  """Writes the resolved config (``config.json``) and a copy of the config file into the workdir."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  if config_path:
+    shutil.copyfile(config_path, os.path.join(workdir, "config.py"))
+
+
+def restore_or_init(exp: Experiment, checkpointer: checkpointing.Checkpointer):
+  """The latest checkpoint's ``(state, data_state, step)``, or a fresh state."""
+  init = jax.jit(lambda rng: create_train_state(exp, rng), out_shardings=exp.replicated)
+  rng = jax.random.PRNGKey(exp.config.seed)
+  latest = checkpointer.latest_step()
+  if latest is None:
+    return init(rng), None, 0
+  abstract = jax.eval_shape(init, rng)
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=exp.replicated), abstract)
+  state, data_state = checkpointer.restore(latest, abstract)
+  return state, data_state, latest
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       config_path: Optional[str] = None, stop_after_steps: Optional[int] = None,
+                       devices: Optional[list] = None, progress: bool = True) -> dict[str, float]:
+  """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and returns the final metrics.
+
+  ``stop_after_steps`` ends the process early after saving a checkpoint at that step, as a pre-emption
+  would; a later call resumes from there.
+  """
+  exp = build_experiment(config, devices)
+  is_main = jax.process_index() == 0
+  if is_main:
+    save_config(config, workdir, config_path)
+  checkpointer = checkpointing.Checkpointer(
+      os.path.join(workdir, "checkpoints"), every_steps=config.checkpoint_every_steps,
+      keep=config.get("keep_checkpoints", 3), use_async=config.get("async_checkpoints", True))
+  state, data_state, start_step = restore_or_init(exp, checkpointer)
+  writer = metric_writers.MetricWriter(workdir, enabled=is_main)
+
+  local_batch_size = config.batch_size // jax.process_count()
+  train_iter = iter(pipeline.train_dataset(
+      exp.train_source, exp.task.preprocess_train, local_batch_size=local_batch_size, seed=config.seed,
+      process_index=jax.process_index(), process_count=jax.process_count()))
+  if data_state is not None:
+    train_iter.set_state(data_state)
+
+  jit_train_step = jax.jit(lambda s, b: train_step(s, b, task=exp.task),
+                           in_shardings=(exp.replicated, exp.batch_sharding),
+                           out_shardings=(exp.replicated, exp.replicated), donate_argnums=(0,))
+  jit_eval_step = jax.jit(lambda s, b: eval_step(s, b, task=exp.task),
+                          in_shardings=(exp.replicated, exp.batch_sharding), out_shardings=exp.replicated)
+
+  total = config.total_steps
+  log_every, eval_every = config.log_every_steps, config.eval_every_steps
+  bar = None
+  if progress and is_main:
+    from tqdm import tqdm
+    bar = tqdm(total=total, initial=start_step, desc=os.path.basename(os.path.normpath(workdir)),
+               dynamic_ncols=True, mininterval=1.0, file=sys.stderr)
+  pending, interval_start, interval_step = [], time.perf_counter(), start_step
+  eval_metrics: dict[str, float] = {}
+  train_start = time.perf_counter()
+  step = start_step
+  for step in range(start_step + 1, total + 1):
+    state, metrics = jit_train_step(state, global_batch(exp, next(train_iter)))
+    pending.append(metrics)
+    if bar is not None:
+      bar.update(1)
+    if step % log_every == 0 or step == total:
+      _check_finite(state, checkpointer, workdir)
+      means = {f"train/{k}": float(np.mean([m[k] for m in jax.device_get(pending)]))
+               for k in pending[0]}
+      elapsed = time.perf_counter() - interval_start
+      means["train/learning_rate"] = float(exp.schedule(step - 1))
+      means["train/images_per_second"] = (step - interval_step) * config.batch_size / elapsed
+      writer.write(step, means)
+      if bar is not None:
+        bar.set_postfix(loss=f"{means['train/loss']:.4f}", refresh=False)
+      pending, interval_start, interval_step = [], time.perf_counter(), step
+    if step % eval_every == 0 or step == total:
+      eval_metrics = evaluate(exp, state, jit_eval_step)
+      writer.write(step, eval_metrics)
+      interval_start = time.perf_counter()  # Keep eval time out of the images/s figure.
+    if step % config.checkpoint_every_steps == 0 or step == total or step == stop_after_steps:
+      _check_finite(state, checkpointer, workdir)
+      checkpointer.save(step, state, train_iter.get_state(), force=True)
+    if stop_after_steps is not None and step >= stop_after_steps:
+      break
+  checkpointer.wait()
+  checkpointer.close()
+  if bar is not None:
+    bar.close()
+  writer.close()
+  summary = {"step": step, "train_seconds": time.perf_counter() - train_start, **eval_metrics}
+  if is_main:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump(summary, f, indent=2)
+  return summary
+
+
+def format_summary(summary: dict[str, float]) -> str:
+  parts = [f"step {summary['step']}"]
+  parts += [f"{k.removeprefix('eval/')} {v:.4f}" for k, v in summary.items() if k.startswith("eval/")]
+  parts.append(f"train time {summary['train_seconds']:.1f}s")
+  return "final: " + ", ".join(parts)
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--config", required=True, help="experiment config file with get_config()")
+  parser.add_argument("--workdir", required=True, help="checkpoints, metrics and the config copy go here")
+  parser.add_argument("--stop_after_steps", type=int, default=None,
+                      help="save a checkpoint and exit after this step, as a pre-emption would")
+  args, rest = parser.parse_known_args(argv)
+  overrides = [a for a in rest if a.startswith("--config.")]
+  unknown = [a for a in rest if not a.startswith("--config.")]
+  if unknown:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides are --config.key=value)")
+  return args, overrides
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+  args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+  config = config_lib.load_config(args.config, overrides)
+  summary = train_and_evaluate(config, args.workdir, config_path=args.config,
+                               stop_after_steps=args.stop_after_steps)
+  if jax.process_index() == 0:
+    print(format_summary(summary), flush=True)
+
+
+if __name__ == "__main__":
+  main()
