@@ -4,7 +4,7 @@
 dataset builds with no download. Pixel counts 0..16 are rescaled to uint8 0..255 (``round(v * 255 / 16)``).
 
 Split (fixed, documented): a stratified split with ``sklearn.model_selection.train_test_split(test_size=360,
-random_state=0, stratify=labels)`` — ``train``: 1,437 images, ``test``: 360 images (36 per class).
+random_state=0, stratify=labels)`` — ``train``: 1,437 images, ``test``: 360 images (each class in proportion, within one image).
 """
 
 from __future__ import annotations

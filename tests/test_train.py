@@ -1,0 +1,155 @@
+"""The generic trainer: sharding, exact resume across processes, NaN guard, outputs in the workdir."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from jvision import config as config_lib, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(REPO, "experiments", "cnn_digits.py")
+# A small, quick variant of the Quickstart job: every knob still exercised (BN, dropout, adamw, cosine).
+TINY = [
+    "total_steps=10", "batch_size=32", "model.features=(8, 16)", "model.convs_per_block=1",
+    "model.head_width=32", "checkpoint_every_steps=1", "log_every_steps=1", "eval_every_steps=10",
+    "eval_batch_size=120", "schedule.warmup_steps=2", "async_checkpoints=false",
+]
+
+
+def tiny_config(*extra):
+  return config_lib.load_config(CONFIG, TINY + list(extra))
+
+
+def final_params(workdir, step):
+  """The params pytree (numpy) saved at ``step`` in ``workdir``."""
+  path = os.path.join(workdir, "checkpoints", str(step), "state")
+  with ocp.StandardCheckpointer() as checkpointer:
+    return jax.device_get(checkpointer.restore(path)["params"])
+
+
+def run_cli(workdir, *args, timeout=240):
+  command = [sys.executable, "-m", "jvision.train", "--config", CONFIG, "--workdir", workdir,
+             *[f"--config.{o}" for o in TINY], *args]
+  return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_sharded_over_8_devices_equals_1_device(tmp_path):
+  assert jax.device_count() == 8
+  config = tiny_config("total_steps=5", "model.dropout_rate=0.0")
+  train.train_and_evaluate(config, str(tmp_path / "eight"), progress=False)
+  train.train_and_evaluate(config, str(tmp_path / "one"), devices=jax.devices()[:1], progress=False)
+  # Same math, different reduction order across devices: equal to float32 round-off after 5 steps.
+  chex.assert_trees_all_close(final_params(tmp_path / "eight", 5), final_params(tmp_path / "one", 5),
+                              rtol=1e-4, atol=1e-5)
+
+
+def test_kill_and_resume_in_fresh_processes_is_bitwise_exact(tmp_path):
+  straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+  for result in (run_cli(straight), run_cli(resumed, "--stop_after_steps", "5")):
+    assert result.returncode == 0, result.stderr[-3000:]
+  assert max(int(s) for s in os.listdir(os.path.join(resumed, "checkpoints")) if s.isdigit()) == 5
+  result = run_cli(resumed)  # A fresh process picks up step 5 from the workdir.
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.search(r"final: step 10, accuracy \d\.\d+", result.stdout), result.stdout
+  a, b = final_params(straight, 10), final_params(resumed, 10)
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  # The metrics of the resumed run continue at step 6; the straight run logged each step once.
+  steps = [r["step"] for r in map(json.loads, open(os.path.join(resumed, "metrics.jsonl"))) if "train/loss" in r]
+  assert steps == list(range(1, 11))
+
+
+def test_sigkill_mid_run_then_resume_is_bitwise_exact(tmp_path):
+  """A process killed with SIGKILL at an arbitrary point (possibly mid-save) resumes exactly."""
+  straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+  extra = ["--config.total_steps=40"]
+  command = [sys.executable, "-m", "jvision.train", "--config", CONFIG, "--workdir", killed,
+             *[f"--config.{o}" for o in TINY], *extra, "--config.async_checkpoints=true"]
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  checkpoints = os.path.join(killed, "checkpoints")
+  deadline = time.time() + 180
+  while time.time() < deadline and process.poll() is None:
+    if os.path.isdir(checkpoints) and any(s.isdigit() and int(s) >= 8 for s in os.listdir(checkpoints)):
+      break
+    time.sleep(0.05)
+  assert process.poll() is None, "the run ended before it could be killed"
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert run_cli(killed, *extra).returncode == 0
+  assert run_cli(straight, *extra).returncode == 0
+  jax.tree.map(np.testing.assert_array_equal, final_params(straight, 40), final_params(killed, 40))
+
+
+def test_workdir_outputs_and_cli_summary(tmp_path):
+  workdir = str(tmp_path / "run")
+  summary = train.train_and_evaluate(tiny_config(), workdir, config_path=CONFIG, progress=False)
+  assert set(os.listdir(workdir)) >= {"checkpoints", "config.json", "config.py", "metrics.jsonl",
+                                      "summary.json", "tensorboard"}
+  assert json.load(open(os.path.join(workdir, "config.json")))["total_steps"] == 10
+  records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  train_records = [r for r in records if "train/loss" in r]
+  assert [r["step"] for r in train_records] == list(range(1, 11))
+  for r in train_records:
+    assert {"train/learning_rate", "train/images_per_second", "train/grad_norm"} <= set(r)
+  # Linear warm-up over 2 steps then cosine: the logged rate is the schedule's.
+  lr = [r["train/learning_rate"] for r in train_records]
+  np.testing.assert_allclose(lr[:3], [0.0, 1.5e-3, 3e-3], rtol=1e-6)
+  assert os.listdir(os.path.join(workdir, "tensorboard"))
+  assert summary["step"] == 10 and 0.0 <= summary["eval/accuracy"] <= 1.0
+  # Keep-N: only the 2 newest checkpoints stay.
+  assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints")) if s.isdigit()) == [9, 10]
+  # evaluate.py re-evaluates the latest checkpoint to the same numbers.
+  from jvision import evaluate
+  again = evaluate.evaluate_checkpoint(tiny_config(), workdir)
+  assert again["step"] == 10
+  np.testing.assert_allclose(again["eval/accuracy"], summary["eval/accuracy"])
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+  workdir = str(tmp_path / "nan")
+  config = tiny_config("optimizer.name=sgd", "optimizer.learning_rate=1e30", "schedule.warmup_steps=0",
+                       "schedule.name=constant", "keep_checkpoints=20")
+  with pytest.raises(FloatingPointError, match=r"non-finite loss or gradient at step (\d+)") as info:
+    train.train_and_evaluate(config, workdir, progress=False)
+  bad_step = int(re.search(r"at step (\d+)", str(info.value)).group(1))
+  saved = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints")) if s.isdigit())
+  # Step s (0-based) is checkpoint s + 1; nothing at or after the bad step was saved, and what was is finite.
+  assert saved == list(range(1, bad_step + 1))
+  if saved:
+    for leaf in jax.tree.leaves(final_params(workdir, saved[-1])):
+      assert np.all(np.isfinite(leaf))
+
+
+def test_train_step_freezes_state_from_first_nonfinite_batch():
+  config = tiny_config()
+  exp = train.build_experiment(config, devices=jax.devices()[:1])
+  state = train.create_train_state(exp, jax.random.PRNGKey(0))
+  batch = {"image": jnp.ones((4, 8, 8, 1)), "label": jnp.arange(4, dtype=jnp.int32)}
+  step = jax.jit(lambda s, b: train.train_step(s, b, task=exp.task))
+  state, _ = step(state, batch)
+  good = state
+  state, _ = step(state, {**batch, "image": batch["image"].at[0, 0, 0, 0].set(jnp.nan)})
+  state, _ = step(state, batch)  # A later finite batch does not resume training either.
+  assert int(state.nonfinite_step) == 1 and int(state.step) == 3
+  chex.assert_trees_all_equal(state.params, good.params)
+  chex.assert_trees_all_equal(state.opt_state, good.opt_state)
+
+
+def test_batch_size_must_divide_over_devices():
+  with pytest.raises(config_lib.ConfigError, match="'batch_size' \\(36\\) must be divisible .* \\(8\\)"):
+    train.build_experiment(tiny_config("batch_size=36"))
+
+
+def test_cli_rejects_unknown_arguments(tmp_path):
+  result = run_cli(str(tmp_path), "--epochs=3")
+  assert result.returncode != 0 and "unrecognized arguments: --epochs=3" in result.stderr
