@@ -1,0 +1,48 @@
+"""The classification task: preprocessing, masked eval sums against numpy, the CIFAR-10 pipeline on mock data."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from jvision import config as config_lib, train
+from jvision.tasks.classification import ClassificationTask
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_preprocess_scales_normalizes_and_checks_labels():
+  task = ClassificationTask(num_classes=3, mean=(0.5,), std=(0.5,))
+  out = task.preprocess_eval({"image": np.array([[[0], [255]]], np.uint8), "label": 2})
+  np.testing.assert_allclose(out["image"], [[[-1.0], [1.0]]])
+  assert out["label"] == 2 and out["label"].dtype == np.int32
+  with pytest.raises(ValueError, match=r"label 3 is outside \[0, 3\)"):
+    task.preprocess_eval({"image": np.zeros((2, 2, 1), np.uint8), "label": 3})
+  with pytest.raises(KeyError, match="example has no 'label' key; it has: image"):
+    task.preprocess_eval({"image": np.zeros((2, 2, 1), np.uint8)})
+
+
+def test_eval_sums_ignore_masked_examples():
+  task = ClassificationTask(num_classes=4)
+  logits = np.array([[5, 0, 0, 0], [0, 5, 0, 0], [0, 0, 0, 5], [9, 0, 0, 0]], np.float32)
+  batch = {"image": jnp.zeros((4, 1)), "label": jnp.array([0, 1, 2, 1]),
+           "mask": jnp.array([True, True, True, False])}
+  sums = task.eval_metrics(lambda variables, images, train: jnp.asarray(logits), {}, batch)
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  assert float(sums["count"]) == 3 and float(sums["accuracy"]) == 2
+  np.testing.assert_allclose(sums["loss"], -sum(log_probs[i, [0, 1, 2][i]] for i in range(3)), rtol=1e-6)
+  assert task.finalize(jax.device_get(sums))["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_cifar10_config_trains_on_mock_data(tmp_path):
+  config = config_lib.load_config(os.path.join(REPO, "experiments", "cnn_cifar10.py"), [
+      "total_steps=2", "batch_size=16", "eval_batch_size=16", "model.features=(8,)", "model.head_width=8",
+      "schedule.warmup_steps=1", "log_every_steps=1", "eval_every_steps=2", "checkpoint_every_steps=2",
+      "async_checkpoints=false"])
+  with tfds.testing.mock_data(num_examples=40):
+    summary = train.train_and_evaluate(config, str(tmp_path), progress=False)
+  assert summary["step"] == 2 and 0.0 <= summary["eval/accuracy"] <= 1.0
+  assert np.isfinite(summary["eval/loss"])
