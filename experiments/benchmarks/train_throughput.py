@@ -1,0 +1,111 @@
+r"""Train-step throughput (images/s) of jvision's step, and of the same network in PyTorch when installed.
+
+    python experiments/benchmarks/train_throughput.py [--models cnn,resnet18] [--dtypes float32,bfloat16]
+        [--batch 128] [--steps 20] [--repeats 3] [--torch/--no-torch]
+
+Times `jvision.train.train_step` exactly as the trainer runs it (jit, donated state, BatchNorm in training
+mode, SGD with momentum, the non-finite guard) on random 32x32x3 batches, after a warm-up that includes the
+compilation. The CNN is the `experiments/cnn_cifar10.py` network (3 blocks of 2 convs 64/128/256, BN,
+max-pool, dense 256). Where `torch` is importable, the same architecture is timed in PyTorch (float32, and
+bfloat16 under CPU autocast) with the same batch and optimizer, and the ratio jvision/PyTorch is printed.
+PyTorch is optional: nothing in jvision needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "experiments", "benchmarks"))
+
+CNN_KWARGS = dict(features=(64, 128, 256), convs_per_block=2, kernel_size=3, activation="relu",
+                  batch_norm=True, pooling="max", dropout_rate=0.0, head_width=256)
+
+
+def jax_model(name: str, dtype):
+  from jvision import models
+  if name == "cnn":
+    return models.get_model("cnn", num_classes=10, dtype=dtype, **CNN_KWARGS)
+  return models.get_model(name, num_classes=10, dtype=dtype)
+
+
+def time_steps(step_once, steps: int, repeats: int, warmup: int = 3) -> float:
+  """Median images/s over ``repeats`` timings of ``steps`` steps; ``step_once()`` returns something to sync."""
+  for _ in range(warmup):
+    out = step_once()
+  jax.block_until_ready(out)
+  rates = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    for _ in range(steps):
+      out = step_once()
+    jax.block_until_ready(out)
+    rates.append(steps / (time.perf_counter() - start))
+  return statistics.median(rates)
+
+
+def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats: int) -> float:
+  import optax
+  from jvision import train
+  from jvision.tasks.classification import ClassificationTask
+
+  model = jax_model(name, jnp.dtype(dtype))
+  task = ClassificationTask(num_classes=10)
+  tx = optax.sgd(0.01, momentum=0.9)
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.normal(size=(batch, 32, 32, 3)), jnp.float32)
+  labels = jnp.asarray(rng.integers(0, 10, size=batch), jnp.int32)
+  variables = model.init(jax.random.PRNGKey(0), images[:1])
+  state = train.TrainState.create(
+      apply_fn=model.apply, params=variables["params"], tx=tx,
+      model_state={k: v for k, v in variables.items() if k != "params"}, rng=jax.random.PRNGKey(1),
+      nonfinite_step=jnp.int32(-1))
+  step = jax.jit(lambda s, b: train.train_step(s, b, task=task), donate_argnums=(0,))
+  batch_data = {"image": images, "label": labels}
+  holder = [state]
+
+  def step_once():
+    holder[0], metrics = step(holder[0], batch_data)
+    return metrics["loss"]
+
+  return batch * time_steps(step_once, steps, repeats)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--models", default="cnn,resnet18")
+  parser.add_argument("--dtypes", default="float32,bfloat16")
+  parser.add_argument("--batch", type=int, default=128)
+  parser.add_argument("--steps", type=int, default=20)
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True)
+  args = parser.parse_args()
+
+  torch_bench = None
+  if args.torch:
+    try:
+      import torch_reference as torch_bench
+    except ImportError:
+      print("torch is not installed: PyTorch columns skipped", file=sys.stderr)
+  print(f"devices: {jax.devices()}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  print(f"| model | dtype | jvision images/s | PyTorch images/s | jvision / PyTorch |")
+  print("|---|---|---|---|---|")
+  for name in args.models.split(","):
+    for dtype in args.dtypes.split(","):
+      ours = jax_images_per_second(name, dtype, args.batch, args.steps, args.repeats)
+      theirs = (torch_bench.images_per_second(name, dtype, args.batch, args.steps, args.repeats)
+                if torch_bench else float("nan"))
+      ratio = ours / theirs if torch_bench else float("nan")
+      print(f"| {name} | {dtype} | {ours:.0f} | {theirs:.0f} | {ratio:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+  main()
