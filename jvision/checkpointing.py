@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
+import jax
 import orbax.checkpoint as ocp
 
 
@@ -49,3 +50,20 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def load_state(directory: str, step: int) -> Any:
+  """Reads the ``state`` item of checkpoint ``step`` as numpy arrays, whatever topology saved it.
+
+  For inspection and tests (a checkpoint written by 2 processes x 4 devices reads on one CPU); training
+  resumes through ``Checkpointer.restore``, which restores into the live mesh.
+  """
+  path = os.path.join(os.path.abspath(directory), str(step), "state")
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"no checkpoint state at {path!r}")
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  with ocp.StandardCheckpointer() as checkpointer:
+    metadata = checkpointer.metadata(path)
+    tree = getattr(metadata, "item_metadata", None) or metadata
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree)
+    return jax.device_get(checkpointer.restore(path, target))

@@ -35,6 +35,7 @@ def evaluate_checkpoint(config, workdir: str, devices: Optional[list] = None) ->
 
 def main(argv: Optional[list[str]] = None) -> None:
   args, overrides = train.parse_args(sys.argv[1:] if argv is None else argv)
+  train.initialize_distributed(args)
   config = config_lib.load_config(args.config, overrides)
   metrics = evaluate_checkpoint(config, args.workdir)
   if jax.process_index() == 0:

@@ -32,6 +32,7 @@ import ml_collections
 import numpy as np
 import optax
 from flax.training import train_state
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jvision import checkpointing, config as config_lib, data, metric_writers, models, optim, tasks
@@ -95,6 +96,10 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
   schedule = optim.make_schedule(config.schedule, config.optimizer.learning_rate, config.total_steps)
   tx = optim.make_optimizer(config.optimizer, schedule)
   data_dir = config.data.get("data_dir") or None
+  if jax.process_count() > 1:  # One process builds embedded datasets while the others wait.
+    if jax.process_index() == 0:
+      data.prepare(config.data.name, data_dir)
+    multihost_utils.sync_global_devices("jvision: datasets prepared")
   train_source = data.data_source(config.data.name, config.data.train_split, data_dir)
   eval_source = data.data_source(config.data.name, config.data.eval_split, data_dir)
   return Experiment(config, task, model, tx, schedule, mesh, train_source, eval_source)
@@ -275,9 +280,29 @@ def format_summary(summary: dict[str, float]) -> str:
   return "final: " + ", ".join(parts)
 
 
+def initialize_distributed(args: argparse.Namespace) -> None:
+  """Joins a multi-process run (several hosts, or several processes on one host) before JAX starts.
+
+  ``--coordinator_address host:port --num_processes N --process_id I`` sets the run up explicitly;
+  ``--distributed`` alone lets ``jax.distributed.initialize()`` detect it (Cloud TPU, SLURM, Kubernetes, or
+  the ``JAX_COORDINATOR_ADDRESS``/``JAX_NUM_PROCESSES``/``JAX_PROCESS_ID`` environment variables).
+  """
+  if not (args.distributed or args.coordinator_address):
+    return
+  # CPU devices of different processes talk over gloo; this does not affect GPU or TPU collectives.
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=args.coordinator_address,
+                             num_processes=args.num_processes, process_id=args.process_id)
+
+
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", required=True, help="experiment config file with get_config()")
+  parser.add_argument("--distributed", action="store_true",
+                      help="join a multi-process run detected by jax.distributed.initialize()")
+  parser.add_argument("--coordinator_address", default=None, help="host:port of process 0")
+  parser.add_argument("--num_processes", type=int, default=None)
+  parser.add_argument("--process_id", type=int, default=None)
   parser.add_argument("--workdir", required=True, help="checkpoints, metrics and the config copy go here")
   parser.add_argument("--stop_after_steps", type=int, default=None,
                       help="save a checkpoint and exit after this step, as a pre-emption would")
@@ -291,6 +316,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: Optional[list[str]] = None) -> None:
   args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+  initialize_distributed(args)
   config = config_lib.load_config(args.config, overrides)
   summary = train_and_evaluate(config, args.workdir, config_path=args.config,
                                stop_after_steps=args.stop_after_steps)

@@ -12,36 +12,11 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from jvision import config as config_lib, train
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(REPO, "experiments", "cnn_digits.py")
-# A small, quick variant of the Quickstart job: every knob still exercised (BN, dropout, adamw, cosine).
-TINY = [
-    "total_steps=10", "batch_size=32", "model.features=(8, 16)", "model.convs_per_block=1",
-    "model.head_width=32", "checkpoint_every_steps=1", "log_every_steps=1", "eval_every_steps=10",
-    "eval_batch_size=120", "schedule.warmup_steps=2", "async_checkpoints=false",
-]
-
-
-def tiny_config(*extra):
-  return config_lib.load_config(CONFIG, TINY + list(extra))
-
-
-def final_params(workdir, step):
-  """The params pytree (numpy) saved at ``step`` in ``workdir``."""
-  path = os.path.join(workdir, "checkpoints", str(step), "state")
-  with ocp.StandardCheckpointer() as checkpointer:
-    return jax.device_get(checkpointer.restore(path)["params"])
-
-
-def run_cli(workdir, *args, timeout=240):
-  command = [sys.executable, "-m", "jvision.train", "--config", CONFIG, "--workdir", workdir,
-             *[f"--config.{o}" for o in TINY], *args]
-  return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+from run_helpers import CONFIG, REPO, TINY, final_params, run_cli, tiny_config
 
 
 def test_sharded_over_8_devices_equals_1_device(tmp_path):

@@ -96,7 +96,7 @@ def main() -> None:
     except ImportError:
       print("torch is not installed: PyTorch columns skipped", file=sys.stderr)
   print(f"devices: {jax.devices()}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-  print(f"| model | dtype | jvision images/s | PyTorch images/s | jvision / PyTorch |")
+  print("| model | dtype | jvision images/s | PyTorch images/s | jvision / PyTorch |")
   print("|---|---|---|---|---|")
   for name in args.models.split(","):
     for dtype in args.dtypes.split(","):

@@ -35,6 +35,12 @@ def get_builder(name: str, data_dir: Optional[str] = None) -> tfds.core.DatasetB
   return tfds.builder(name, data_dir=data_dir, file_format="array_record")
 
 
+def prepare(name: str, data_dir: Optional[str] = None) -> None:
+  """Builds an embedded dataset if it is not built yet (standard datasets are left alone)."""
+  if _split_name(name)[0] in EMBEDDED_BUILDERS:
+    get_builder(name, data_dir).download_and_prepare(file_format="array_record")
+
+
 def data_source(name: str, split: str, data_dir: Optional[str] = None):
   """Random-access source of decoded examples (dicts of numpy arrays) for ``name``/``split``.
 
@@ -42,10 +48,8 @@ def data_source(name: str, split: str, data_dir: Optional[str] = None):
   prepared in ``data_dir`` in the ``array_record`` format (under ``tfds.testing.mock_data`` they are mocked);
   a clear error says so otherwise.
   """
-  base, _ = _split_name(name)
+  prepare(name, data_dir)
   builder = get_builder(name, data_dir)
-  if base in EMBEDDED_BUILDERS:
-    builder.download_and_prepare(file_format="array_record")
   try:
     return builder.as_data_source(split=split)
   except KeyError as e:

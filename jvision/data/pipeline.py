@@ -1,6 +1,6 @@
 """Input pipelines: grain over ``tfds.data_source``, sharded per host, resumable.
 
-Training: ``source -> shuffle(seed) -> repeat -> shard by process -> random_map(preprocess) -> batch``. Grain's
+Training: ``source -> shuffle(seed) -> repeat -> random_map(preprocess) -> shard by process -> batch``. Grain's
 shuffle draws a new permutation every epoch from ``seed``, and ``random_map`` gives each record a generator
 derived from ``(seed, index)``, so the stream is a pure function of the seed: the iterator's state (saved in
 checkpoints) is just the position in it.
@@ -38,8 +38,11 @@ def train_dataset(source: Sequence[Example], preprocess: Callable[[Example, np.r
     raise ValueError(f"the dataset has {len(source)} examples, fewer than one global batch "
                      f"({local_batch_size * process_count})")
   dataset = grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
-  dataset = dataset[process_index::process_count]
+  # Augment before slicing: record i of the global stream draws the same random numbers whatever the
+  # number of processes (grain seeds each record from its index; the dataset is lazy, so each process
+  # still preprocesses only its own records).
   dataset = dataset.random_map(preprocess, seed=seed + 1)
+  dataset = dataset[process_index::process_count]
   dataset = dataset.batch(local_batch_size, drop_remainder=True, batch_fn=stack_examples)
   return dataset.to_iter_dataset()
 
