@@ -63,6 +63,53 @@ def synthetic_coco(num_images, detections_per_image, num_categories=80, seed=0):
   return {"images": images, "annotations": annotations, "categories": categories}, detections
 
 
+def random_boxes(rng, num, image_size=1024.0):
+  """Boxes clustered around a few hundred centres, so that NMS has work to do."""
+  centres = rng.uniform(0, image_size, (max(num // 20, 1), 2))[rng.integers(0, max(num // 20, 1), num)]
+  centres += rng.normal(0, 8, (num, 2))
+  sizes = np.exp(rng.uniform(np.log(16), np.log(256), (num, 2)))
+  return np.concatenate([centres - sizes / 2, centres + sizes / 2], 1).astype(np.float32)
+
+
+def benchmark_nms(repeats):
+  import jax
+
+  from jvision.ops.nms import nms
+
+  print("\nNMS (jit, after warm-up; IoU 0.5, max_output_size 1000; best of %d)" % repeats)
+  print(f"{'boxes':>7} {'kept':>6} {'ms':>9}")
+  rng = np.random.default_rng(0)
+  fn = jax.jit(functools.partial(nms, iou_threshold=0.5, max_output_size=1000))
+  for num in (1000, 5000, 20000):
+    boxes = jax.device_put(random_boxes(rng, num))
+    scores = jax.device_put(rng.uniform(size=num).astype(np.float32))
+    kept = fn(boxes, scores).block_until_ready()
+    seconds = best_of(lambda: fn(boxes, scores).block_until_ready(), repeats)
+    print(f"{num:>7} {int((np.asarray(kept) >= 0).sum()):>6} {seconds * 1e3:9.2f}")
+
+
+def benchmark_roi_align(repeats):
+  import jax
+  import jax.numpy as jnp
+
+  from jvision.ops import roi
+
+  print("\nRoIAlign: 512 RoIs, 64x64x256 map (stride 16), 7x7 output, sampling_ratio 2, aligned "
+        "(jit, after warm-up; best of %d)" % repeats)
+  rng = np.random.default_rng(0)
+  features = jax.device_put(rng.normal(size=(1, 64, 64, 256)).astype(np.float32))
+  boxes = jax.device_put(np.clip(random_boxes(rng, 512), 0, 1023))
+  indices = jnp.zeros((512,), jnp.int32)
+  align = functools.partial(roi.roi_align, output_size=7, spatial_scale=1 / 16, sampling_ratio=2, aligned=True)
+  forward = jax.jit(align)
+  cotangent = jax.device_put(rng.normal(size=(512, 7, 7, 256)).astype(np.float32))
+  backward = jax.jit(jax.grad(lambda f, b, i: jnp.vdot(align(f, b, i), cotangent)))
+  for name, fn in (("forward", forward), ("backward (grad wrt features)", backward)):
+    fn(features, boxes, indices).block_until_ready()
+    seconds = best_of(lambda: fn(features, boxes, indices).block_until_ready(), repeats)
+    print(f"{name:>30}: {seconds * 1e3:8.2f} ms")
+
+
 def benchmark_coco(num_images, detections_per_image):
   from pycocotools.coco import COCO
   from pycocotools.cocoeval import COCOeval
@@ -103,7 +150,14 @@ def main():
   parser.add_argument("--only", choices=["nms", "roi_align", "coco"], default=None)
   parser.add_argument("--num_images", type=int, default=5000)
   parser.add_argument("--detections_per_image", type=int, default=100)
+  parser.add_argument("--repeats", type=int, default=5)
   args = parser.parse_args()
+  import jax
+  print(f"devices: {jax.devices()}")
+  if args.only in (None, "nms"):
+    benchmark_nms(args.repeats)
+  if args.only in (None, "roi_align"):
+    benchmark_roi_align(args.repeats)
   if args.only in (None, "coco"):
     benchmark_coco(args.num_images, args.detections_per_image)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jvision.ops import nms as nms_ops
+from jvision.ops.nms import batched_nms, gather_kept, nms
 
 
 def reference_nms(boxes, scores, iou_threshold):
@@ -55,7 +55,7 @@ class NmsTest(chex.TestCase):
   @chex.variants(with_jit=True, without_jit=True)
   def test_matches_reference_with_ties(self):
     rng = np.random.default_rng(0)
-    fn = self.variant(functools.partial(nms_ops.nms, iou_threshold=0.5, max_output_size=40))
+    fn = self.variant(functools.partial(nms, iou_threshold=0.5, max_output_size=40))
     for levels in (None, 4):
       boxes, scores = random_case(rng, 60, levels)
       expected = padded(reference_nms(boxes, scores, 0.5), 40)
@@ -66,7 +66,7 @@ class NmsTest(chex.TestCase):
     cases = [random_case(rng, 50) for _ in range(3)]
     boxes = np.stack([c[0] for c in cases])
     scores = np.stack([c[1] for c in cases])
-    fn = jax.jit(jax.vmap(functools.partial(nms_ops.nms, iou_threshold=0.3, max_output_size=5)))
+    fn = jax.jit(jax.vmap(functools.partial(nms, iou_threshold=0.3, max_output_size=5)))
     out = np.asarray(fn(boxes, scores))
     chex.assert_shape(out, (3, 5))
     for b in range(3):
@@ -75,12 +75,12 @@ class NmsTest(chex.TestCase):
   def test_score_threshold_and_padding(self):
     boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
     scores = np.array([0.9, 0.2, -np.inf], np.float32)
-    np.testing.assert_array_equal(nms_ops.nms(boxes, scores, 0.5, 4), [0, 1, -1, -1])
-    np.testing.assert_array_equal(nms_ops.nms(boxes, scores, 0.5, 4, score_threshold=0.5), [0, -1, -1, -1])
+    np.testing.assert_array_equal(nms(boxes, scores, 0.5, 4), [0, 1, -1, -1])
+    np.testing.assert_array_equal(nms(boxes, scores, 0.5, 4, score_threshold=0.5), [0, -1, -1, -1])
     with pytest.raises(ValueError, match="scores must have shape"):
-      nms_ops.nms(boxes, scores[:2], 0.5, 4)
+      nms(boxes, scores[:2], 0.5, 4)
     with pytest.raises(ValueError, match="max_output_size"):
-      nms_ops.nms(boxes, scores, 0.5, 0)
+      nms(boxes, scores, 0.5, 0)
 
   def test_batched_nms_is_per_class_nms(self):
     rng = np.random.default_rng(2)
@@ -91,17 +91,17 @@ class NmsTest(chex.TestCase):
       idx = np.flatnonzero(classes == c)
       expected += [idx[k] for k in reference_nms(boxes[idx], scores[idx], 0.5)]
     expected.sort(key=lambda i: (-scores[i], i))
-    out = jax.jit(functools.partial(nms_ops.batched_nms, iou_threshold=0.5, max_output_size=80))(
+    out = jax.jit(functools.partial(batched_nms, iou_threshold=0.5, max_output_size=80))(
         boxes, scores, classes)
     np.testing.assert_array_equal(np.asarray(out), padded(expected, 80))
 
   def test_gather_kept(self):
     kept = jnp.array([2, 0, -1])
-    chex.assert_trees_all_close(nms_ops.gather_kept(jnp.array([1.0, 2.0, 3.0]), kept), jnp.array([3.0, 1.0, 0.0]))
+    chex.assert_trees_all_close(gather_kept(jnp.array([1.0, 2.0, 3.0]), kept), jnp.array([3.0, 1.0, 0.0]))
 
 
 _N = 24
-_nms_jit = jax.jit(functools.partial(nms_ops.batched_nms, iou_threshold=0.4, max_output_size=10))
+_nms_jit = jax.jit(functools.partial(batched_nms, iou_threshold=0.4, max_output_size=10))
 
 
 @settings(max_examples=30, deadline=None)
