@@ -28,8 +28,9 @@ import numpy as np
 def _voc_iou(det_boxes, gt_boxes, legacy_coordinates: bool):
   """Elementwise IoU of ``[E, 4]`` xyxy pairs."""
   one = 1.0 if legacy_coordinates else 0.0
-  width = np.maximum(np.minimum(det_boxes[:, 2], gt_boxes[:, 2]) - np.maximum(det_boxes[:, 0], gt_boxes[:, 0]) + one, 0)
-  height = np.maximum(np.minimum(det_boxes[:, 3], gt_boxes[:, 3]) - np.maximum(det_boxes[:, 1], gt_boxes[:, 1]) + one, 0)
+  width = np.minimum(det_boxes[:, 2], gt_boxes[:, 2]) - np.maximum(det_boxes[:, 0], gt_boxes[:, 0]) + one
+  height = np.minimum(det_boxes[:, 3], gt_boxes[:, 3]) - np.maximum(det_boxes[:, 1], gt_boxes[:, 1]) + one
+  width, height = np.maximum(width, 0.0), np.maximum(height, 0.0)
   intersection = width * height
   det_area = (det_boxes[:, 2] - det_boxes[:, 0] + one) * (det_boxes[:, 3] - det_boxes[:, 1] + one)
   gt_area = (gt_boxes[:, 2] - gt_boxes[:, 0] + one) * (gt_boxes[:, 3] - gt_boxes[:, 1] + one)

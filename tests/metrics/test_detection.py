@@ -23,8 +23,8 @@ def padded_batches(seed, num_batches=4, batch_size=5, max_det=120, max_gt=9, num
     gt_valid = np.arange(max_gt) < rng.integers(0, max_gt + 1, (batch_size, 1))
     source = rng.integers(0, max_gt, (batch_size, max_det))
     pred_boxes = np.take_along_axis(gt_boxes, source[..., None], 1) + rng.normal(0, 5, (batch_size, max_det, 4))
-    pred_classes = np.where(rng.uniform(size=(batch_size, max_det)) < 0.8,
-                            np.take_along_axis(gt_classes, source, 1), rng.integers(0, num_classes, (batch_size, max_det)))
+    pred_classes = np.where(rng.uniform(size=(batch_size, max_det)) < 0.8, np.take_along_axis(gt_classes, source, 1),
+                            rng.integers(0, num_classes, (batch_size, max_det)))
     pred_valid = np.arange(max_det) < rng.integers(0, max_det + 1, (batch_size, 1))
     batches.append(dict(
         image_ids=np.arange(batch_size) * 7 + 1000 - 100 * b,  # not sorted in arrival order
