@@ -16,7 +16,9 @@ The semantics are those of ``torchvision.ops.roi_pool`` and ``torchvision.ops.ro
 RoIAlign is computed as two matrix products: bilinear sampling is separable, so the average over a bin's
 samples is ``sum_yx Wy[bin_y, y] Wx[bin_x, x] F[y, x]`` with per-axis weight matrices that already hold the sum
 over samples. That keeps the work dense (and the gradient with respect to the features a pair of matrix
-products) instead of a gather of four neighbours per sample. Adaptive sampling needs a static bound on the
+products) instead of a gather of four neighbours per sample. The row contraction runs over every image of the
+batch (``K * h * B * H * W * C`` multiply-adds), so with per-image RoIs (``[B, R, 4]``, the usual padded layout)
+prefer ``jax.vmap`` over images with ``features[None]``, which costs ``B`` times less. Adaptive sampling needs a static bound on the
 number of samples per axis: ``max_sampling_ratio``, by default enough for any RoI that fits in the feature map.
 """
 

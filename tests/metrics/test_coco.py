@@ -149,3 +149,12 @@ def test_at_least_three_times_faster_than_pycocotools():
   reference_seconds = time.perf_counter() - start
   np.testing.assert_allclose([ours[name] for name in coco.STAT_NAMES], reference.stats, atol=1e-6, rtol=0)
   assert reference_seconds > 3 * ours_seconds, (ours_seconds, reference_seconds)
+
+
+def test_annotation_id_zero_quirk_matches_pycocotools():
+  # pycocotools records matches by annotation id and treats id 0 as "unmatched"; so do we.
+  ground_truth, detections = random_coco_case(5, num_images=10)
+  ground_truth["annotations"][0]["id"] = 0
+  reference = pycocotools_eval(ground_truth, detections)
+  ours = detection.coco_evaluate(ground_truth, detections)
+  np.testing.assert_allclose([ours[name] for name in coco.STAT_NAMES], reference.stats, atol=1e-6, rtol=0)

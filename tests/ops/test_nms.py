@@ -71,6 +71,10 @@ class NmsTest(chex.TestCase):
     chex.assert_shape(out, (3, 5))
     for b in range(3):
       np.testing.assert_array_equal(out[b], padded(reference_nms(boxes[b], scores[b], 0.3), 5))
+    # batched_nms vmaps too; with a single class it is plain NMS.
+    per_class = jax.vmap(functools.partial(batched_nms, iou_threshold=0.3, max_output_size=5))(
+        boxes, scores, np.zeros(scores.shape, np.int32))
+    np.testing.assert_array_equal(np.asarray(per_class), out)
 
   def test_score_threshold_and_padding(self):
     boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)

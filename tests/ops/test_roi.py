@@ -163,3 +163,14 @@ def test_roi_pool_hand_value():
   # Box [0, 0, 3, 3] covers all 4x4 cells; 2x2 bins take the max of each quadrant.
   out = roi.roi_pool(features, jnp.array([[0.0, 0.0, 3.0, 3.0]]), jnp.array([0]), 2)
   chex.assert_trees_all_close(out[0, :, :, 0], jnp.array([[5.0, 7.0], [13.0, 15.0]]))
+
+
+def test_roi_align_vmap_over_images_equals_batched_call():
+  rng = np.random.default_rng(5)
+  features = rng.normal(size=(3, 8, 8, 2)).astype(np.float32)
+  boxes, _ = random_rois(rng, 12, 32, 3)
+  per_image = boxes.reshape(3, 4, 4)
+  align = functools.partial(roi.roi_align, output_size=2, spatial_scale=0.25, sampling_ratio=2, aligned=True)
+  batched = align(features, boxes, np.repeat(np.arange(3), 4).astype(np.int32))
+  vmapped = jax.vmap(lambda f, b: align(f[None], b, jnp.zeros((4,), jnp.int32)))(features, per_image)
+  chex.assert_trees_all_close(vmapped.reshape(batched.shape), batched, atol=1e-6)
