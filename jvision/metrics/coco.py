@@ -151,11 +151,13 @@ def evaluate_arrays(num_images: int, num_categories: int, gt_image, gt_category,
   matched_gt = _match(det_pair, det_rank, det_boxes, gt_pair_start, gt_pair_count, gt_boxes, gt_crowd,
                       gt_ignored)
   matched = matched_gt >= 0
-  safe_gt = np.maximum(matched_gt, 0)
-  area_index = np.arange(num_areas)[None, :, None]
-  ignored_by_gt = matched & gt_ignored[safe_gt, area_index]
-  # pycocotools stores the matched annotation id and tests it against 0.
-  counted_match = matched & (gt_id[safe_gt] != 0)
+  if len(gt_id):
+    safe_gt = np.maximum(matched_gt, 0)
+    ignored_by_gt = matched & gt_ignored[safe_gt, np.arange(num_areas)[None, :, None]]
+    # pycocotools stores the matched annotation id and tests it against 0.
+    counted_match = matched & (gt_id[safe_gt] != 0)
+  else:
+    ignored_by_gt = counted_match = np.zeros_like(matched)
   det_ignored = ignored_by_gt | (~counted_match & det_out_of_range[:, :, None])
   true_positive = counted_match & ~det_ignored
   false_positive = ~counted_match & ~det_ignored

@@ -158,3 +158,13 @@ def test_annotation_id_zero_quirk_matches_pycocotools():
   reference = pycocotools_eval(ground_truth, detections)
   ours = detection.coco_evaluate(ground_truth, detections)
   np.testing.assert_allclose([ours[name] for name in coco.STAT_NAMES], reference.stats, atol=1e-6, rtol=0)
+
+
+def test_no_detections_and_no_ground_truth():
+  ground_truth = {"images": [{"id": 1}], "categories": [{"id": 1}],
+                  "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100}]}
+  empty = detection.coco_evaluate(ground_truth, [])  # pycocotools itself fails on an empty result list
+  assert empty["AP"] == 0.0 and empty["AR100"] == 0.0 and empty["APm"] == -1.0
+  detections = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.5}]
+  no_truth = detection.coco_evaluate(dict(ground_truth, annotations=[]), detections)
+  assert no_truth["AP"] == -1.0 and no_truth["per_class_AP"] == {1: -1.0}
