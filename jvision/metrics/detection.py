@@ -8,7 +8,7 @@ valid entries on the host, and computes both protocols at the end.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,20 +59,18 @@ class DetectionEvaluator:
     self._det: list[tuple[np.ndarray, ...]] = []
     self._num_images = 0
 
-  def add_batch(self, image_ids, pred_boxes, pred_scores, pred_classes, pred_valid=None, gt_boxes=None,
-                gt_classes=None, gt_valid=None, gt_difficult=None, gt_crowd=None):
+  def add_batch(self, image_ids, pred_boxes, pred_scores, pred_classes, pred_valid, gt_boxes, gt_classes,
+                gt_valid=None, gt_difficult=None, gt_crowd=None):
     """Adds one batch.
 
     Args:
       image_ids: ``[B]`` ints, unique over the whole evaluation.
       pred_boxes: ``[B, D, 4]`` xyxy; pred_scores ``[B, D]``; pred_classes ``[B, D]`` ints.
-      pred_valid: ``[B, D]`` bool; default ``pred_classes >= 0``.
+      pred_valid: ``[B, D]`` bool, or None for ``pred_classes >= 0``.
       gt_boxes: ``[B, G, 4]`` xyxy; gt_classes ``[B, G]`` ints.
       gt_valid: ``[B, G]`` bool; default ``gt_classes >= 0``.
       gt_difficult, gt_crowd: optional ``[B, G]`` bool.
     """
-    if gt_boxes is None or gt_classes is None:
-      raise ValueError("add_batch needs gt_boxes and gt_classes")
     image_ids = np.asarray(image_ids).reshape(-1)
     b = len(image_ids)
     pred_boxes = _host("pred_boxes", pred_boxes, (b,) + np.shape(pred_boxes)[1:2] + (4,), np.float64)
@@ -84,8 +82,9 @@ class DetectionEvaluator:
     g = gt_boxes.shape[1]
     gt_classes = _host("gt_classes", gt_classes, (b, g), np.int64)
     gt_valid = gt_classes >= 0 if gt_valid is None else _host("gt_valid", gt_valid, (b, g), bool)
-    gt_difficult = np.zeros((b, g), bool) if gt_difficult is None else _host("gt_difficult", gt_difficult, (b, g), bool)
-    gt_crowd = np.zeros((b, g), bool) if gt_crowd is None else _host("gt_crowd", gt_crowd, (b, g), bool)
+    no_flags = np.zeros((b, g), bool)
+    gt_difficult = no_flags if gt_difficult is None else _host("gt_difficult", gt_difficult, (b, g), bool)
+    gt_crowd = no_flags if gt_crowd is None else _host("gt_crowd", gt_crowd, (b, g), bool)
     _check_finite("pred_boxes", pred_boxes[pred_valid])
     _check_finite("pred_scores", pred_scores[pred_valid])
     _check_finite("gt_boxes", gt_boxes[gt_valid])

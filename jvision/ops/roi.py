@@ -17,14 +17,16 @@ RoIAlign is computed as two matrix products: bilinear sampling is separable, so 
 samples is ``sum_yx Wy[bin_y, y] Wx[bin_x, x] F[y, x]`` with per-axis weight matrices that already hold the sum
 over samples. That keeps the work dense (and the gradient with respect to the features a pair of matrix
 products) instead of a gather of four neighbours per sample. The row contraction runs over every image of the
-batch (``K * h * B * H * W * C`` multiply-adds), so with per-image RoIs (``[B, R, 4]``, the usual padded layout)
-prefer ``jax.vmap`` over images with ``features[None]``, which costs ``B`` times less. Adaptive sampling needs a static bound on the
-number of samples per axis: ``max_sampling_ratio``, by default enough for any RoI that fits in the feature map.
+batch (``K * h * B * H * W * C`` multiply-adds), so with per-image RoIs (``[B, R, 4]``, the usual padded
+layout) prefer ``jax.vmap`` over images with ``features[None]``, which costs ``B`` times less. Adaptive
+sampling needs a static bound on the number of samples per axis: ``max_sampling_ratio``, by default enough for
+any RoI that fits in the feature map.
 """
 
 from __future__ import annotations
 
 import math
+
 import jax.numpy as jnp
 from jax import lax
 
