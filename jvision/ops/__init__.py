@@ -1,1 +1,9 @@
 """Pure array functions with no parameters: boxes, NMS, RoI ops, anchors, unpooling, image ops."""
+
+from jvision.ops.anchors import (anchor_grid, ssd_default_boxes, yolo_cell_grid, yolo_cell_index,
+                                 yolo_decode_boxes, yolo_encode_boxes)
+from jvision.ops.boxes import (box_area, box_iou, clip_boxes, convert_boxes, cxcywh_to_xyxy, decode_boxes,
+                               encode_boxes, generalized_box_iou, xywh_to_xyxy, xyxy_to_cxcywh, xyxy_to_xywh)
+from jvision.ops.matching import BACKGROUND, IGNORE, gather_matched, match_anchors
+from jvision.ops.nms import batched_nms, gather_kept, nms
+from jvision.ops.roi import roi_align, roi_pool
