@@ -138,9 +138,9 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> 
   return new_state, dict(metrics, grad_norm=optax.global_norm(grads))
 
 
-def eval_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> dict[str, jax.Array]:
-  """Per-batch metric sums of the task on ``batch``."""
-  return task.eval_metrics(state.apply_fn, {"params": state.params, **state.model_state}, batch)
+def eval_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> Any:
+  """The task's evaluation outputs for ``batch`` (e.g. metric sums, or predictions for an mAP evaluator)."""
+  return task.eval_outputs(state.apply_fn, {"params": state.params, **state.model_state}, batch)
 
 
 def global_batch(exp: Experiment, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
@@ -152,14 +152,12 @@ def global_batch(exp: Experiment, local_batch: dict[str, np.ndarray]) -> dict[st
 def evaluate(exp: Experiment, state: TrainState, jit_eval_step: Callable) -> dict[str, float]:
   """Runs the task's metrics over the whole eval split; returns ``{"eval/<name>": value}``."""
   local_batch_size = exp.config.get("eval_batch_size", exp.config.batch_size) // jax.process_count()
-  sums = None
+  evaluator = exp.task.make_evaluator()
   for batch in pipeline.eval_batches(exp.eval_source, exp.task.preprocess_eval,
                                      local_batch_size=local_batch_size,
                                      process_index=jax.process_index(), process_count=jax.process_count()):
-    batch_sums = jit_eval_step(state, global_batch(exp, batch))
-    sums = batch_sums if sums is None else jax.tree.map(jnp.add, sums, batch_sums)
-  sums = jax.device_get(sums)
-  return {f"eval/{k}": v for k, v in exp.task.finalize(sums).items()}
+    evaluator.add(jax.device_get(jit_eval_step(state, global_batch(exp, batch))))
+  return {f"eval/{k}": v for k, v in evaluator.result().items()}
 
 
 def _check_finite(state: TrainState, checkpointer: checkpointing.Checkpointer, workdir: str) -> None:

@@ -1,8 +1,7 @@
 """Image classification: integer labels, softmax cross-entropy, top-1/top-5 accuracy.
 
-A task is the glue between the generic trainer and one kind of training. It turns raw dataset examples into
-model inputs (``preprocess_train`` / ``preprocess_eval``), a batch into a loss (``loss``), and a batch into
-per-batch metric sums (``eval_metrics``), which an evaluator adds up on the host.
+Evaluation is exact over padded batches: the jitted ``eval_outputs`` returns per-batch sums over the valid
+examples, and the host-side evaluator adds them up and divides at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import numpy as np
 
 from jvision.data import transforms
 from jvision.losses.classification import softmax_cross_entropy
+from jvision.metrics.accumulators import SumEvaluator
 from jvision.metrics.classification import topk_correct
 
 
@@ -76,7 +76,7 @@ class ClassificationTask:
     accuracy = jnp.mean(topk_correct(logits, batch["label"], 1))
     return loss, ({"loss": loss, "accuracy": accuracy}, dict(new_model_state))
 
-  def eval_metrics(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any],
+  def eval_outputs(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any],
                    batch: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
     """Sums over the valid (``mask``) examples of a batch: loss, top-1 and top-5 hits, count."""
     logits = apply_fn(variables, batch["image"], train=False)
@@ -90,8 +90,5 @@ class ClassificationTask:
     sums["count"] = jnp.sum(mask)
     return sums
 
-  @staticmethod
-  def finalize(sums: Mapping[str, float]) -> dict[str, float]:
-    """Metric sums over the whole split -> means."""
-    count = max(float(sums["count"]), 1.0)
-    return {name: float(value) / count for name, value in sums.items() if name != "count"}
+  def make_evaluator(self) -> SumEvaluator:
+    return SumEvaluator()

@@ -30,11 +30,14 @@ def test_eval_sums_ignore_masked_examples():
   logits = np.array([[5, 0, 0, 0], [0, 5, 0, 0], [0, 0, 0, 5], [9, 0, 0, 0]], np.float32)
   batch = {"image": jnp.zeros((4, 1)), "label": jnp.array([0, 1, 2, 1]),
            "mask": jnp.array([True, True, True, False])}
-  sums = task.eval_metrics(lambda variables, images, train: jnp.asarray(logits), {}, batch)
+  sums = task.eval_outputs(lambda variables, images, train: jnp.asarray(logits), {}, batch)
   log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
   assert float(sums["count"]) == 3 and float(sums["accuracy"]) == 2
   np.testing.assert_allclose(sums["loss"], -sum(log_probs[i, [0, 1, 2][i]] for i in range(3)), rtol=1e-6)
-  assert task.finalize(jax.device_get(sums))["accuracy"] == pytest.approx(2 / 3)
+  evaluator = task.make_evaluator()
+  evaluator.add(jax.device_get(sums))
+  evaluator.add(jax.device_get(sums))  # Two batches: sums add up, the mean stays.
+  assert evaluator.result()["accuracy"] == pytest.approx(2 / 3)
 
 
 def test_cifar10_config_trains_on_mock_data(tmp_path):
