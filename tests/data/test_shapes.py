@@ -13,15 +13,16 @@ TINY = dict(image_size=64, min_objects=1, max_objects=4, num_train=24, num_test=
 
 
 def _build(data_dir, name="multi_tiny", **overrides):
+  # The same helper as the tiny_shapes_builder fixture in conftest.py.
   config = shapes.ShapesConfig(name=name, **{**TINY, **overrides})
   builder = shapes.Shapes(config=config, data_dir=str(data_dir), file_format="array_record")
   builder.download_and_prepare(file_format="array_record")
   return builder
 
 
-@pytest.fixture(scope="module")
-def tiny_builder(tmp_path_factory):
-  return _build(tmp_path_factory.mktemp("shapes_a"))
+@pytest.fixture
+def tiny_builder(tiny_shapes_builder):
+  return tiny_shapes_builder
 
 
 def _record_digests(builder):

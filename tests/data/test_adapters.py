@@ -1,0 +1,154 @@
+"""Tests for jvision/data/adapters.py over tfds.testing.mock_data sources and a tiny shapes build.
+
+TFDS's mock generator draws every field independently, so its ``objects`` fields have different lengths, its
+boxes have max < min and the pet trimap has another size than the image. Raw mock examples therefore exercise
+the adapters' errors; ``make_consistent`` repairs them the way real data is (one length, ordered corners, the
+mask at the image size) for the format checks.
+"""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from jvision.data import adapters
+from jvision.data import box_transforms
+
+MOCK_POLICY = tfds.testing.MockPolicy.USE_CODE
+DETECTION_DATASETS = ["voc/2007", "voc/2012", "coco/2017", "coco_captions"]
+
+
+def make_consistent(example: dict) -> dict:
+  """A mock example made coherent: objects truncated to one length, boxes with ordered corners, trimap
+  resized (nearest) to the image and mapped to values 1..3."""
+  example = dict(example)
+  if "objects" in example:
+    objects = {k: np.asarray(v) for k, v in example["objects"].items()}
+    n = min(len(v) for v in objects.values())
+    objects = {k: v[:n] for k, v in objects.items()}
+    bbox = objects["bbox"]
+    objects["bbox"] = np.concatenate([np.minimum(bbox[:, :2], bbox[:, 2:]), np.maximum(bbox[:, :2], bbox[:, 2:])],
+                                     axis=1)
+    example["objects"] = objects
+  if "segmentation_mask" in example:
+    height, width = example["image"].shape[:2]
+    trimap = box_transforms.resize_nearest(np.asarray(example["segmentation_mask"]), height, width)
+    example["segmentation_mask"] = (trimap % 3 + 1).astype(np.uint8)
+  return example
+
+
+class ConsistentSource:
+  """A random-access source of repaired mock examples (what grain needs: __len__ and __getitem__)."""
+
+  def __init__(self, source):
+    self.examples = [make_consistent(source[i]) for i in range(len(source))]
+
+  def __len__(self):
+    return len(self.examples)
+
+  def __getitem__(self, index):
+    return self.examples[index]
+
+
+def mock_source(name, num_examples=4):
+  with tfds.testing.mock_data(num_examples=num_examples, policy=MOCK_POLICY):
+    return tfds.data_source(name, split="train")
+
+
+@pytest.mark.parametrize("name", DETECTION_DATASETS)
+def test_raw_mock_examples_with_inconsistent_objects_are_rejected(name):
+  source = mock_source(name)
+  with pytest.raises(ValueError, match="objects fields have different lengths"):
+    adapters.get_adapter(name)(source[0], 0)
+
+
+@pytest.mark.parametrize("name", DETECTION_DATASETS)
+def test_detection_adapters_convert_boxes_labels_and_ids(name):
+  source = ConsistentSource(mock_source(name))
+  for index in range(len(source)):
+    raw = source[index]
+    out = adapters.get_adapter(name)(raw, index)
+    height, width = raw["image"].shape[:2]
+    bbox = raw["objects"]["bbox"]
+    expected = np.stack([bbox[:, 1] * width, bbox[:, 0] * height, bbox[:, 3] * width, bbox[:, 2] * height], -1)
+    np.testing.assert_allclose(out["boxes"], expected, rtol=1e-6)
+    np.testing.assert_array_equal(out["labels"], raw["objects"]["label"])
+    assert out["labels"].dtype == np.int32 and out["boxes"].dtype == np.float32
+    assert out["image"].shape == (height, width, 3)
+    crowd_key = "is_difficult" if name.startswith("voc") else "is_crowd"
+    np.testing.assert_array_equal(out["is_crowd"], raw["objects"][crowd_key])
+    if name.startswith("coco"):
+      assert out["image_id"] == raw["image/id"]
+    else:
+      assert out["image_id"] == index  # Mock file names have no digits.
+    if name == "coco_captions":
+      assert out["captions"] == [t.decode() if isinstance(t, bytes) else t for t in raw["captions"]["text"]]
+    box_transforms.validate(out)
+
+
+@pytest.mark.parametrize("name", ["voc/2007", "coco/2017"])
+def test_datasets_without_masks_say_so(name):
+  raw = ConsistentSource(mock_source(name, 1))[0]
+  with pytest.raises(ValueError, match="has no segmentation masks"):
+    adapters.get_adapter(name)(raw, 0, with_segmentation=True)
+  with pytest.raises(ValueError, match="has no instance masks"):
+    adapters.get_adapter(name)(raw, 0, with_masks=True)
+
+
+def test_oxford_iiit_pet_trimap_to_segmentation_and_box():
+  raw_source = mock_source("oxford_iiit_pet")
+  with pytest.raises(ValueError, match="segmentation mask is"):
+    adapters.adapt_oxford_iiit_pet(raw_source[0], 0, with_segmentation=True)
+  source = ConsistentSource(raw_source)
+  for index in range(len(source)):
+    raw = source[index]
+    out = adapters.adapt_oxford_iiit_pet(raw, index, with_masks=True, with_segmentation=True)
+    trimap = raw["segmentation_mask"][..., 0]
+    expected = np.where(trimap == 1, 1, np.where(trimap == 2, 0, 255))
+    np.testing.assert_array_equal(out["segmentation"], expected)
+    rows, cols = np.nonzero(trimap != 2)
+    np.testing.assert_array_equal(out["boxes"], [[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]])
+    np.testing.assert_array_equal(out["labels"], [raw["label"]])
+    np.testing.assert_array_equal(out["instance_masks"][0], trimap != 2)
+    breeds = adapters.adapt_oxford_iiit_pet(raw, index, with_segmentation=True, breed_classes=True)
+    assert set(np.unique(breeds["segmentation"])) <= {0, raw["label"] + 1, 255}
+
+
+def test_shapes_adapter_on_a_real_build(tiny_shapes_builder):
+  source = tiny_shapes_builder.as_data_source("train")
+  raw = source[5]
+  out = adapters.adapt_shapes(raw, 5, with_masks=True, with_segmentation=True)
+  np.testing.assert_allclose(out["boxes"], box_transforms.boxes_from_masks(out["instance_masks"]), atol=1e-4)
+  np.testing.assert_array_equal(out["segmentation"], raw["segmentation_mask"][..., 0])
+  assert out["captions"] == [raw["caption"].decode()]
+  assert out["image_id"] == raw["image_id"]
+  box_transforms.validate(out)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda ex: ex["objects"].update(bbox=np.array([[0.1, 0.1, 1.5, 0.5]], np.float32)), "outside the image"),
+    (lambda ex: ex["objects"].update(bbox=np.array([[0.6, 0.1, 0.2, 0.5]], np.float32)), "ymax < ymin"),
+    (lambda ex: ex["objects"].update(bbox=np.array([[0.1, 0.1, np.nan, 0.5]], np.float32)), "NaN"),
+    (lambda ex: ex.update(image=ex["image"].astype(np.float32)), "must be uint8"),
+])
+def test_corrupt_examples_get_specific_errors(change, message):
+  raw = {"image": np.zeros((10, 20, 3), np.uint8), "image/id": 3,
+         "objects": {"bbox": np.array([[0.1, 0.1, 0.5, 0.5]], np.float32), "label": np.array([2]),
+                     "is_crowd": np.array([False])}}
+  assert adapters.adapt_coco(raw, 0)["boxes"].tolist() == [[2.0, 1.0, 10.0, 5.0]]
+  change(raw)
+  with pytest.raises(ValueError, match=message):
+    adapters.adapt_coco(raw, 0)
+
+
+def test_empty_object_list_is_an_image_without_objects():
+  raw = {"image": np.zeros((10, 20, 3), np.uint8), "image/filename": b"000042.jpg",
+         "objects": {"bbox": np.zeros((0, 4), np.float32), "label": np.zeros((0,), np.int64),
+                     "is_difficult": np.zeros((0,), bool)}}
+  out = adapters.adapt_voc(raw, 7)
+  assert out["boxes"].shape == (0, 4) and out["labels"].shape == (0,)
+  assert out["image_id"] == 42
+
+
+def test_unknown_dataset_lists_the_known_ones():
+  with pytest.raises(KeyError, match="known: coco, coco_captions"):
+    adapters.get_adapter("imagenet2012")
