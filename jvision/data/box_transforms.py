@@ -226,7 +226,9 @@ def resize(example: dict, height: int, width: int) -> dict:
   out = dict(example)
   out["image"] = resize_image(example["image"], height, width)
   scale = np.array([width / in_w, height / in_h, width / in_w, height / in_h], np.float32)
-  out["boxes"] = np.asarray(example["boxes"], np.float32) * scale
+  # Clip away float rounding at the far edges (a box ending at in_w must end at exactly width).
+  out["boxes"] = np.minimum(np.asarray(example["boxes"], np.float32) * scale,
+                            np.array([width, height, width, height], np.float32))
   if "instance_masks" in example:
     out["instance_masks"] = resize_nearest(example["instance_masks"], height, width, axes=(1, 2))
   if "segmentation" in example:
@@ -256,6 +258,18 @@ def resize_and_pad(example: dict, size: int, segmentation_fill: int = IGNORE_LAB
     out["segmentation"] = segmentation
   out["scale"] = np.array([new_h / in_h, new_w / in_w], np.float32)
   return out
+
+
+def tighten_boxes_to_masks(example: dict) -> dict:
+  """Boxes := tight boxes of the instance masks; objects whose mask became empty are dropped.
+
+  After a crop, a clipped box can be larger than what is left of a non-rectangular object; its mask knows.
+  """
+  if "instance_masks" not in example:
+    return example
+  boxes = boxes_from_masks(example["instance_masks"])
+  out = dict(example, boxes=boxes)
+  return select_objects(out, boxes[:, 2] > boxes[:, 0])
 
 
 def drop_small_objects(example: dict, min_size: float = 1.0) -> dict:

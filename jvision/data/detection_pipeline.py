@@ -13,8 +13,8 @@ One example after the transform (all arrays numpy, static shapes):
   valid: bool [max_objects]; is_crowd: bool [max_objects] (crowd / VOC difficult; dropped in training).
   instance_masks: uint8 [max_objects, S, S] (``with_masks``).
   segmentation: uint8 [S, S], 0 background, class + 1, 255 ignore (padding too) (``with_segmentation``).
-  caption: str and, with ``caption_length``, caption_tokens: int32 [caption_length] (UTF-8 bytes + 1, 0 pad)
-    (datasets with captions).
+  caption_tokens: int32 [caption_length] (UTF-8 bytes + 1, 0 pad) with ``caption_length`` > 0, else caption:
+    str (datasets with captions; training picks one of an image's captions at random, eval the first).
   scale: float32 [2], (y, x) output pixels per pixel of the original image (to map predictions back).
   image_id: int64.
 A batch stacks these along a new leading axis [B, ...].
@@ -48,6 +48,8 @@ def _geometric_augmentation(example: dict, rng: np.random.Generator, augment: st
     example = bt.random_iou_crop(example, rng)
   elif augment == "crop":
     example = bt.random_crop(example, rng)
+  if augment in ("ssd", "crop"):
+    example = bt.tighten_boxes_to_masks(example)
   if augment != "none":
     example = bt.random_horizontal_flip(example, rng)
   return example
@@ -74,9 +76,11 @@ def transform_example(example: dict, rng: np.random.Generator, *, train: bool, i
   example = bt.pad_objects(example, max_objects)
   captions = example.pop("captions", None)
   if captions is not None:
-    example["caption"] = captions[int(rng.integers(len(captions)))] if train else captions[0]
-    if caption_length:
-      example["caption_tokens"] = tokenize_bytes(example["caption"], caption_length)
+    caption = captions[int(rng.integers(len(captions)))] if train else captions[0]
+    if caption_length:  # Only arrays, so that the whole batch can go through jax.jit.
+      example["caption_tokens"] = tokenize_bytes(caption, caption_length)
+    else:
+      example["caption"] = caption
   example["image_id"] = np.int64(example["image_id"])
   if "segmentation" in example:
     example["segmentation"] = example["segmentation"].astype(np.uint8)

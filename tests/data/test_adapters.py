@@ -1,69 +1,28 @@
 """Tests for jvision/data/adapters.py over tfds.testing.mock_data sources and a tiny shapes build.
 
-TFDS's mock generator draws every field independently, so its ``objects`` fields have different lengths, its
-boxes have max < min and the pet trimap has another size than the image. Raw mock examples therefore exercise
-the adapters' errors; ``make_consistent`` repairs them the way real data is (one length, ordered corners, the
-mask at the image size) for the format checks.
+Raw mock examples (see ``mock_sources`` in conftest.py) exercise the adapters' errors; repaired ones the
+format.
 """
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from jvision.data import adapters
 from jvision.data import box_transforms
 
-MOCK_POLICY = tfds.testing.MockPolicy.USE_CODE
 DETECTION_DATASETS = ["voc/2007", "voc/2012", "coco/2017", "coco_captions"]
 
 
-def make_consistent(example: dict) -> dict:
-  """A mock example made coherent: objects truncated to one length, boxes with ordered corners, trimap
-  resized (nearest) to the image and mapped to values 1..3."""
-  example = dict(example)
-  if "objects" in example:
-    objects = {k: np.asarray(v) for k, v in example["objects"].items()}
-    n = min(len(v) for v in objects.values())
-    objects = {k: v[:n] for k, v in objects.items()}
-    bbox = objects["bbox"]
-    objects["bbox"] = np.concatenate([np.minimum(bbox[:, :2], bbox[:, 2:]), np.maximum(bbox[:, :2], bbox[:, 2:])],
-                                     axis=1)
-    example["objects"] = objects
-  if "segmentation_mask" in example:
-    height, width = example["image"].shape[:2]
-    trimap = box_transforms.resize_nearest(np.asarray(example["segmentation_mask"]), height, width)
-    example["segmentation_mask"] = (trimap % 3 + 1).astype(np.uint8)
-  return example
-
-
-class ConsistentSource:
-  """A random-access source of repaired mock examples (what grain needs: __len__ and __getitem__)."""
-
-  def __init__(self, source):
-    self.examples = [make_consistent(source[i]) for i in range(len(source))]
-
-  def __len__(self):
-    return len(self.examples)
-
-  def __getitem__(self, index):
-    return self.examples[index]
-
-
-def mock_source(name, num_examples=4):
-  with tfds.testing.mock_data(num_examples=num_examples, policy=MOCK_POLICY):
-    return tfds.data_source(name, split="train")
-
-
 @pytest.mark.parametrize("name", DETECTION_DATASETS)
-def test_raw_mock_examples_with_inconsistent_objects_are_rejected(name):
-  source = mock_source(name)
+def test_raw_mock_examples_with_inconsistent_objects_are_rejected(name, mock_sources):
+  source, _ = mock_sources(name)
   with pytest.raises(ValueError, match="objects fields have different lengths"):
     adapters.get_adapter(name)(source[0], 0)
 
 
 @pytest.mark.parametrize("name", DETECTION_DATASETS)
-def test_detection_adapters_convert_boxes_labels_and_ids(name):
-  source = ConsistentSource(mock_source(name))
+def test_detection_adapters_convert_boxes_labels_and_ids(name, mock_sources):
+  _, source = mock_sources(name)
   for index in range(len(source)):
     raw = source[index]
     out = adapters.get_adapter(name)(raw, index)
@@ -86,19 +45,18 @@ def test_detection_adapters_convert_boxes_labels_and_ids(name):
 
 
 @pytest.mark.parametrize("name", ["voc/2007", "coco/2017"])
-def test_datasets_without_masks_say_so(name):
-  raw = ConsistentSource(mock_source(name, 1))[0]
+def test_datasets_without_masks_say_so(name, mock_sources):
+  raw = mock_sources(name, 1)[1][0]
   with pytest.raises(ValueError, match="has no segmentation masks"):
     adapters.get_adapter(name)(raw, 0, with_segmentation=True)
   with pytest.raises(ValueError, match="has no instance masks"):
     adapters.get_adapter(name)(raw, 0, with_masks=True)
 
 
-def test_oxford_iiit_pet_trimap_to_segmentation_and_box():
-  raw_source = mock_source("oxford_iiit_pet")
+def test_oxford_iiit_pet_trimap_to_segmentation_and_box(mock_sources):
+  raw_source, source = mock_sources("oxford_iiit_pet")
   with pytest.raises(ValueError, match="segmentation mask is"):
     adapters.adapt_oxford_iiit_pet(raw_source[0], 0, with_segmentation=True)
-  source = ConsistentSource(raw_source)
   for index in range(len(source)):
     raw = source[index]
     out = adapters.adapt_oxford_iiit_pet(raw, index, with_masks=True, with_segmentation=True)

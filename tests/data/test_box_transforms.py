@@ -73,6 +73,18 @@ def test_crop_by_hand_with_visible_fraction_and_centre_rules():
     bt.crop(example, (0, 0, 30, 10))
 
 
+def test_tighten_boxes_to_masks_after_cutting_a_triangle():
+  mask = np.tril(np.ones((10, 10), np.uint8))  # mask[r, c] = 1 iff c <= r: the lower-left triangle.
+  example = {"image": np.zeros((10, 10, 3), np.uint8), "boxes": np.array([[0, 0, 10, 10]], np.float32),
+             "labels": np.array([0], np.int32), "instance_masks": mask[None]}
+  cropped = bt.crop(example, (2, 0, 10, 6))
+  np.testing.assert_array_equal(cropped["boxes"], [[0, 0, 8, 6]])  # The geometric clip is the whole window,
+  # but what is left of the triangle is rows 2..5, columns 2..5 of the image: (0, 2, 4, 6) in the crop.
+  np.testing.assert_array_equal(bt.tighten_boxes_to_masks(cropped)["boxes"], [[0, 2, 4, 6]])
+  cropped = bt.crop(example, (6, 0, 10, 4))  # Columns 6..9 of rows 0..3: no triangle pixel left.
+  assert bt.num_objects(cropped) == 1 and bt.num_objects(bt.tighten_boxes_to_masks(cropped)) == 0
+
+
 def test_random_iou_crop_keeps_boxes_inside_and_aligned_with_masks():
   rng = np.random.default_rng(2)
   cropped_any = False
