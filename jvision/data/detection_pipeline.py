@@ -7,7 +7,8 @@ optional seeded shuffle, ``num_epochs`` repetitions, the example transform with 
 ``make_transform`` builds that example transform from plain arguments (see ``box_transforms``).
 
 One example after the transform (all arrays numpy, static shapes):
-  image: float32 [S, S, 3], normalised ((x - mean) / std), zero-padded bottom/right.
+  image: float32 [S, S, 3], normalised ((x - mean) / std); the bottom/right padding is black before
+    normalisation (so -mean / std after).
   boxes: float32 [max_objects, 4], (x1, y1, x2, y2) in pixels of ``image``; 0 for padding.
   labels: int32 [max_objects], 0-based class ids; -1 for padding.
   valid: bool [max_objects]; is_crowd: bool [max_objects] (crowd / VOC difficult; dropped in training).

@@ -17,8 +17,8 @@ import dataclasses
 import functools
 
 import numpy as np
+from PIL import Image, ImageDraw
 from skimage import data as skimage_data
-from skimage import draw
 
 CLASS_NAMES = ("circle", "square", "triangle", "star", "hexagon", "ellipse")
 COLOURS = {
@@ -120,11 +120,18 @@ def _polygon(label: int, radius: float, aspect: float, angle: float) -> np.ndarr
 
 
 def _rasterise(points: np.ndarray, centre: np.ndarray, size: int) -> np.ndarray:
-  mask = np.zeros((size, size), bool)
-  # Pixel (r, c) covers [c, c + 1) x [r, r + 1); sample polygons at pixel centres.
-  rows, cols = draw.polygon(points[:, 1] + centre[1] - 0.5, points[:, 0] + centre[0] - 0.5, (size, size))
-  mask[rows, cols] = True
-  return mask
+  """Boolean [size, size] mask of the polygon (PIL's scan conversion: far faster than scikit-image's here)."""
+  canvas = Image.new("L", (size, size), 0)
+  # Pixel (r, c) covers [c, c + 1) x [r, r + 1); PIL addresses pixels by their top-left corner.
+  vertices = [(float(x) - 0.5, float(y) - 0.5) for x, y in points + centre]
+  ImageDraw.Draw(canvas).polygon(vertices, fill=1)
+  return np.asarray(canvas, bool)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+  yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+  return yy, xx
 
 
 def _sample_object(rng: np.random.Generator, size: int) -> tuple[int, int, int, np.ndarray]:
@@ -208,7 +215,7 @@ def generate_scene(rng: np.random.Generator, image_size: int = 128, min_objects:
   image = _background(rng, size)
   objects = _place_objects(rng, size, int(rng.integers(min_objects, max_objects + 1)))
 
-  yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+  yy, xx = _grid(size)
   occupied = np.zeros((size, size), bool)
   masks = []
   for label, colour, size_class, full in reversed(objects):  # Top-most first.
@@ -227,8 +234,8 @@ def generate_scene(rng: np.random.Generator, image_size: int = 128, min_objects:
 
   # Global lighting: a planar gain field and a gamma, then sensor noise.
   gain = rng.uniform(0.7, 1.1) + rng.uniform(-0.35, 0.35) * (xx - 0.5) + rng.uniform(-0.35, 0.35) * (yy - 0.5)
-  image = np.clip(image * gain[..., None], 0, 1) ** rng.uniform(0.7, 1.4)
-  image = image + rng.normal(0, rng.uniform(0.01, 0.05), size=image.shape).astype(np.float32)
+  image = np.clip(image * gain[..., None], 0, 1) ** np.float32(rng.uniform(0.7, 1.4))
+  image += np.float32(rng.uniform(0.01, 0.05)) * rng.standard_normal(image.shape, dtype=np.float32)
   image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
 
   masks = np.stack(masks) if masks else np.zeros((0, size, size), bool)

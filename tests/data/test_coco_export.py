@@ -73,11 +73,12 @@ def test_shapes_export_loads_in_pycocotools_and_ground_truth_scores_one(tiny_sha
   results = coco_export.predictions_to_coco(image_ids, boxes, scores, labels, valid, masks=masks)
   assert _evaluate(ground_truth, results, "bbox") == pytest.approx(1.0)
   assert _evaluate(ground_truth, results, "segm") == pytest.approx(1.0)
-  # Boxes shifted by half their width and height overlap their target with IoU (1/4) / (7/4) = 1/7: AP 0.
+  # Boxes shifted by half their width and height overlap their target with IoU (1/4) / (7/4) = 1/7; only a
+  # rare chance overlap with another object of the same class can still match at IoU >= 0.5.
   shift = (boxes[..., 2:] - boxes[..., :2]) / 2
   moved = boxes + np.concatenate([shift, shift], axis=-1)
   results = coco_export.predictions_to_coco(image_ids, moved, scores, labels, valid)
-  assert _evaluate(ground_truth, results, "bbox") == pytest.approx(0.0)
+  assert _evaluate(ground_truth, results, "bbox") < 0.05
 
 
 def test_predictions_are_mapped_back_with_scale():
