@@ -8,6 +8,7 @@ Builds ``shapes/<config>`` from scratch into a fresh ``data_dir`` (delete it to 
 
 import argparse
 import os
+import resource
 import time
 
 from jvision.data import data_source
@@ -24,9 +25,14 @@ def main():
   name = f"shapes/{args.config}"
 
   start = time.perf_counter()
+  cpu_start = resource.getrusage(resource.RUSAGE_SELF)
   train = data_source(name, "train", data_dir=args.data_dir)
   test = data_source(name, "test", data_dir=args.data_dir)
   build_seconds = time.perf_counter() - start
+  cpu_end = resource.getrusage(resource.RUSAGE_SELF)
+  workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+  main_cpu = cpu_end.ru_utime + cpu_end.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime
+  worker_cpu = workers.ru_utime + workers.ru_stime
   size_bytes = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(args.data_dir)
                    for f in files)
 
@@ -46,7 +52,8 @@ def main():
   pipeline_rate = args.batches * args.batch_size / (time.perf_counter() - start)
 
   print(f"{name}: train {len(train)} / test {len(test)} examples")
-  print(f"build (or open if cached) : {build_seconds:.1f} s")
+  print(f"build (or open if cached) : {build_seconds:.1f} s wall, CPU {main_cpu:.1f} s in this process + "
+        f"{worker_cpu:.1f} s in render workers (load average now {os.getloadavg()[0]:.1f})")
   print(f"size on disk              : {size_bytes / 2**20:.0f} MiB")
   print(f"random read + decode      : {read_ms:.2f} ms / example")
   print(f"train pipeline (1 process): {pipeline_rate:.0f} examples / s")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -253,3 +254,36 @@ def generate_scene(rng: np.random.Generator, image_size: int = 128, min_objects:
   caption = make_caption(labels, colours, sizes, boxes, areas)
   return Scene(image=image, masks=masks, labels=labels, colours=colours, sizes=sizes, boxes=boxes,
                areas=areas, segmentation=segmentation, caption=caption)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+  """PNG bytes of a uint8 [H, W, 3] or [H, W] / [H, W, 1] array (lossless)."""
+  array = np.asarray(array, np.uint8)
+  if array.ndim == 3 and array.shape[2] == 1:
+    array = array[..., 0]
+  buffer = io.BytesIO()
+  Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+  return buffer.getvalue()
+
+
+def render_encoded(task: tuple[int, int, int, int, int, int]) -> dict:
+  """Renders scene ``(image_size, min_objects, max_objects, seed, split_index, index)`` and returns its TFDS
+  example with PNG-encoded image and masks (work for a process pool: no TensorFlow needed)."""
+  image_size, min_objects, max_objects, seed, split_index, index = task
+  rng = np.random.default_rng(np.random.SeedSequence([seed, split_index, index]))
+  scene = generate_scene(rng, image_size, min_objects, max_objects)
+  return {
+      "image": encode_png(scene.image),
+      "image_id": index,
+      "objects": {
+          "bbox": scene.boxes,
+          "label": scene.labels,
+          "colour": scene.colours,
+          "size": scene.sizes,
+          "mask": [encode_png(mask.astype(np.uint8)) for mask in scene.masks],
+          "area": scene.areas,
+          "is_crowd": np.zeros(len(scene.labels), bool),
+      },
+      "segmentation_mask": encode_png(scene.segmentation),
+      "caption": scene.caption,
+  }

@@ -94,3 +94,9 @@ def test_registered_configs():
   by_name = {c.name: c for c in shapes.Shapes.BUILDER_CONFIGS}
   assert by_name["single"].max_objects == 1 and by_name["single"].image_size == 128
   assert by_name["multi"].max_objects > 1
+
+
+def test_process_pool_writes_the_same_bytes(tiny_builder, tmp_path, monkeypatch):
+  monkeypatch.setattr(shapes, "_MIN_EXAMPLES_FOR_WORKERS", 0)
+  monkeypatch.setattr(shapes.Shapes, "NUM_WORKERS", 2)
+  assert _record_digests(_build(tmp_path)) == _record_digests(tiny_builder)
