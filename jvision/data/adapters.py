@@ -18,6 +18,8 @@ What TFDS 4.9.10 provides, and so what each adapter can give:
   voc/2007, voc/2012: boxes only; TFDS's ``voc`` has no segmentation masks, so ``with_segmentation`` or
     ``with_masks`` is an error that says so.
   coco/2017 (and other ``coco`` detection configs): boxes, crowd flags; no masks in TFDS's ``coco``.
+  coco/2017_panoptic: boxes, instance masks and semantic segmentation (133 thing and stuff classes, label + 1;
+    COCO's unlabelled pixels are 255) decoded from the panoptic PNG (segment id = R + 256 G + 256^2 B).
   oxford_iiit_pet: one object (the pet: box of its trimap, label = breed) and the trimap as segmentation
     (0 background, 1 pet, 255 the unclassified border), or ``label + 1`` for the pet with ``breed_classes=True``.
   coco_captions: the five captions and the COCO boxes.
@@ -170,6 +172,36 @@ def adapt_coco(example: dict, index: Optional[int] = None, *, with_masks: bool =
   }
 
 
+def adapt_coco_panoptic(example: dict, index: Optional[int] = None, *, with_masks: bool = False,
+                        with_segmentation: bool = False) -> dict:
+  """``coco/2017_panoptic`` -> common format, with masks decoded from the panoptic segment-id picture."""
+  where = _context("coco/2017_panoptic", index)
+  image = _image(example, where)
+  height, width = image.shape[:2]
+  objects = _objects(example["panoptic_objects"], ("bbox", "label", "is_crowd", "id"), where)
+  out = {
+      "image": image,
+      "boxes": _tfds_boxes_to_pixels(objects["bbox"], height, width, where),
+      "labels": objects["label"].astype(np.int32),
+      "is_crowd": objects["is_crowd"].astype(bool),
+      "image_id": _image_id(example, index),
+  }
+  if with_masks or with_segmentation:
+    panoptic = np.asarray(example["panoptic_image"])
+    if panoptic.shape != (height, width, 3):
+      raise ValueError(f"{where}: panoptic image is {panoptic.shape}, image is {(height, width, 3)}")
+    segment_ids = panoptic.astype(np.int64) @ np.array([1, 256, 256 ** 2], np.int64)
+    masks = segment_ids[None] == objects["id"].astype(np.int64)[:, None, None]
+    if with_masks:
+      out["instance_masks"] = masks.astype(np.uint8)
+    if with_segmentation:
+      segmentation = np.full((height, width), IGNORE_LABEL, np.uint8)
+      for label, mask in zip(out["labels"], masks):
+        segmentation[mask] = label + 1
+      out["segmentation"] = segmentation
+  return out
+
+
 def adapt_coco_captions(example: dict, index: Optional[int] = None, *, with_masks: bool = False,
                         with_segmentation: bool = False) -> dict:
   """``coco_captions`` -> common format with ``captions`` (all of them; the pipeline picks one)."""
@@ -213,11 +245,12 @@ def adapt_oxford_iiit_pet(example: dict, index: Optional[int] = None, *, with_ma
   return out
 
 
-# TFDS dataset name (before "/config") -> adapter.
+# TFDS dataset name, "name/config" first, then "name" -> adapter.
 ADAPTERS: dict[str, Callable[..., dict]] = {
     "shapes": adapt_shapes,
     "voc": adapt_voc,
     "coco": adapt_coco,
+    "coco/2017_panoptic": adapt_coco_panoptic,
     "coco_captions": adapt_coco_captions,
     "oxford_iiit_pet": adapt_oxford_iiit_pet,
 }
@@ -225,6 +258,8 @@ ADAPTERS: dict[str, Callable[..., dict]] = {
 
 def get_adapter(name: str) -> Callable[..., dict]:
   """The adapter for a TFDS name such as ``"voc/2007"`` or ``"shapes/multi"``."""
+  if name in ADAPTERS:
+    return ADAPTERS[name]
   base = name.split("/", 1)[0]
   if base not in ADAPTERS:
     raise KeyError(f"no adapter for dataset {name!r}; known: {', '.join(sorted(ADAPTERS))}")

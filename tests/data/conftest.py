@@ -36,14 +36,27 @@ def make_consistent(example: dict) -> dict:
   """A mock example made coherent: objects truncated to one length, boxes with ordered corners, trimap
   resized (nearest) to the image and mapped to values 1..3."""
   example = dict(example)
-  if "objects" in example:
-    objects = {k: np.asarray(v) for k, v in example["objects"].items()}
+  for key in ("objects", "panoptic_objects"):
+    if key not in example:
+      continue
+    objects = {k: np.asarray(v) for k, v in example[key].items()}
     n = min(len(v) for v in objects.values())
     objects = {k: v[:n] for k, v in objects.items()}
     bbox = objects["bbox"]
     objects["bbox"] = np.concatenate([np.minimum(bbox[:, :2], bbox[:, 2:]), np.maximum(bbox[:, :2], bbox[:, 2:])],
                                      axis=1)
-    example["objects"] = objects
+    example[key] = objects
+  if "panoptic_image" in example:
+    # Segment k (id 1000 + k, unique) painted over its box, later ones on top; the rest is void (id 0).
+    height, width = example["image"].shape[:2]
+    objects = example["panoptic_objects"]
+    objects["id"] = 1000 + np.arange(len(objects["id"]))
+    segment_ids = np.zeros((height, width), np.int64)
+    for segment_id, (ymin, xmin, ymax, xmax) in zip(objects["id"], objects["bbox"]):
+      segment_ids[int(ymin * height):int(np.ceil(ymax * height)), int(xmin * width):int(np.ceil(xmax * width))] = (
+          segment_id)
+    example["panoptic_image"] = np.stack([segment_ids % 256, segment_ids // 256 % 256, segment_ids // 65536],
+                                         axis=-1).astype(np.uint8)
   if "segmentation_mask" in example:
     height, width = example["image"].shape[:2]
     trimap = box_transforms.resize_nearest(np.asarray(example["segmentation_mask"]), height, width)

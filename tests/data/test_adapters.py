@@ -53,6 +53,37 @@ def test_datasets_without_masks_say_so(name, mock_sources):
     adapters.get_adapter(name)(raw, 0, with_masks=True)
 
 
+def test_coco_panoptic_masks_and_segmentation_from_segment_ids(mock_sources):
+  raw_source, source = mock_sources("coco/2017_panoptic")
+  with pytest.raises(ValueError, match="objects fields have different lengths"):
+    adapters.get_adapter("coco/2017_panoptic")(raw_source[0], 0)
+  for index in range(len(source)):
+    raw = source[index]
+    out = adapters.get_adapter("coco/2017_panoptic")(raw, index, with_masks=True, with_segmentation=True)
+    panoptic = raw["panoptic_image"].astype(np.int64)
+    segment_ids = panoptic[..., 0] + 256 * panoptic[..., 1] + 65536 * panoptic[..., 2]
+    objects = raw["panoptic_objects"]
+    expected_segmentation = np.full(segment_ids.shape, 255)
+    for k, segment_id in enumerate(objects["id"]):
+      np.testing.assert_array_equal(out["instance_masks"][k], segment_ids == segment_id)
+      expected_segmentation[segment_ids == segment_id] = objects["label"][k] + 1
+    np.testing.assert_array_equal(out["segmentation"], expected_segmentation)
+    assert out["image_id"] == raw["image/id"]
+    box_transforms.validate(out)
+  # A hand-made 2x3 picture: segment 258 = (2, 1, 0) on the left column, void elsewhere.
+  panoptic = np.zeros((2, 3, 3), np.uint8)
+  panoptic[:, 0] = (2, 1, 0)
+  raw = {"image": np.zeros((2, 3, 3), np.uint8), "image/id": 5, "panoptic_image": panoptic,
+         "panoptic_objects": {"bbox": np.array([[0, 0, 1, 1 / 3]], np.float32), "label": np.array([7]),
+                              "is_crowd": np.array([False]), "id": np.array([258])}}
+  out = adapters.adapt_coco_panoptic(raw, 0, with_masks=True, with_segmentation=True)
+  np.testing.assert_array_equal(out["segmentation"], [[8, 255, 255], [8, 255, 255]])
+  np.testing.assert_array_equal(out["boxes"], [[0, 0, 1, 2]])
+  raw["panoptic_image"] = panoptic[:1]
+  with pytest.raises(ValueError, match="panoptic image is"):
+    adapters.adapt_coco_panoptic(raw, 0, with_segmentation=True)
+
+
 def test_oxford_iiit_pet_trimap_to_segmentation_and_box(mock_sources):
   raw_source, source = mock_sources("oxford_iiit_pet")
   with pytest.raises(ValueError, match="segmentation mask is"):
@@ -108,5 +139,5 @@ def test_empty_object_list_is_an_image_without_objects():
 
 
 def test_unknown_dataset_lists_the_known_ones():
-  with pytest.raises(KeyError, match="known: coco, coco_captions"):
+  with pytest.raises(KeyError, match="known: coco, coco/2017_panoptic, coco_captions"):
     adapters.get_adapter("imagenet2012")
