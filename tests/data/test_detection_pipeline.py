@@ -121,3 +121,17 @@ def test_bad_options_are_rejected():
 def test_tokenize_bytes_by_hand():
   np.testing.assert_array_equal(dp.tokenize_bytes("ab", 4), [98, 99, 0, 0])
   np.testing.assert_array_equal(dp.tokenize_bytes("abcdef", 3), [98, 99, 100])
+
+
+def test_make_loader_builds_the_embedded_dataset_on_first_use(tmp_path, monkeypatch):
+  from jvision.data import shapes  # pylint: disable=import-outside-toplevel
+  config = next(c for c in shapes.Shapes.BUILDER_CONFIGS if c.name == "multi_64")
+  monkeypatch.setattr(config, "num_train", 8)  # A registered config, shrunk so the test builds it quickly.
+  monkeypatch.setattr(config, "num_test", 4)
+  loader = dp.make_loader("shapes/multi_64", "test", train=False, batch_size=2, image_size=32, max_objects=6,
+                          data_dir=str(tmp_path), with_masks=True, with_segmentation=True)
+  batches = list(loader)
+  assert len(batches) == 2 and batches[0]["instance_masks"].shape == (2, 6, 32, 32)
+  # TFDS stores records in its own (hashed) order; image_id is the example's index at generation.
+  assert sorted(int(i) for b in batches for i in b["image_id"]) == [0, 1, 2, 3]
+  assert "caption" in batches[0] and batches[0]["caption"][0].startswith("a ")
