@@ -426,9 +426,3 @@ def validate(example: dict, where: str = "example") -> dict:
                        f"{segmentation.dtype} {segmentation.shape}")
   return example
 
-
-def random_choice_apply(example: dict, rng: np.random.Generator, probability: float, transform,
-                        *args, **kwargs) -> dict:
-  """Applies ``transform(example, rng, ...)`` with ``probability``."""
-  return transform(example, rng, *args, **kwargs) if rng.random() < probability else example
-

@@ -86,7 +86,6 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
             "caption": tfds.features.Text(),
         }),
         supervised_keys=None,
-        homepage="https://github.com/jvision",
     )
 
   def _split_generators(self, dl_manager):

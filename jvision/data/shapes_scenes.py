@@ -219,12 +219,11 @@ def generate_scene(rng: np.random.Generator, image_size: int = 128, min_objects:
   yy, xx = _grid(size)
   occupied = np.zeros((size, size), bool)
   masks = []
-  for label, colour, size_class, full in reversed(objects):  # Top-most first.
+  for *_, full in reversed(objects):  # Top-most first.
     masks.append(full & ~occupied)
     occupied |= full
   masks = masks[::-1]
-  for (label, colour, size_class, full), visible in zip(objects, masks):
-    del full
+  for (_, colour, _, _), visible in zip(objects, masks):
     base = np.asarray(COLOURS[COLOUR_NAMES[colour]], np.float32)
     base = np.clip(base + rng.normal(0, 0.06, size=3).astype(np.float32), 0, 1)
     # A linear shading ramp across the object and a little of the background texture showing through.
