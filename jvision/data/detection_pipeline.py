@@ -19,6 +19,10 @@ One example after the transform (all arrays numpy, static shapes):
   scale: float32 [2], (y, x) output pixels per pixel of the original image (to map predictions back).
   image_id: int64.
 A batch stacks these along a new leading axis [B, ...].
+
+To prepare batches in worker processes: ``dataset.to_iter_dataset().mp_prefetch(
+grain.MultiprocessingOptions(num_workers=N))`` (grain reads absl flags: run under ``absl.app.run`` or call
+``absl.flags.FLAGS.mark_as_parsed()`` first).
 """
 
 from __future__ import annotations

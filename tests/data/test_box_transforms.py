@@ -102,6 +102,39 @@ def test_random_iou_crop_keeps_boxes_inside_and_aligned_with_masks():
   assert cropped_any
 
 
+def test_random_iou_crop_window_reaches_the_drawn_iou(monkeypatch):
+  windows = []
+  original_crop = bt.crop
+
+  def recording_crop(example, window, **kwargs):
+    windows.append(window)
+    return original_crop(example, window, **kwargs)
+
+  monkeypatch.setattr(bt, "crop", recording_crop)
+  rng = np.random.default_rng(11)
+  crops = 0
+  for min_iou in (0.1, 0.5, 0.7):
+    for _ in range(10):
+      example = _rectangles_example(rng, n=3)
+      windows.clear()
+      out = bt.random_iou_crop(example, rng, min_ious=(min_iou,))
+      for window in windows:  # Every window tried reached the threshold with some object.
+        assert bt.box_iou(example["boxes"], window).max() >= min_iou
+      if out is not example:
+        crops += 1
+        x1, y1, x2, y2 = windows[-1]
+        assert out["image"].shape[:2] == (y2 - y1, x2 - x1)
+        centres = (example["boxes"][:, :2] + example["boxes"][:, 2:]) / 2
+        inside = np.all((centres > [x1, y1]) & (centres < [x2, y2]), axis=1)
+        np.testing.assert_array_equal(out["labels"], example["labels"][inside])
+  assert crops >= 15
+
+
+def test_box_iou_by_hand():
+  np.testing.assert_allclose(bt.box_iou(np.array([[0, 0, 2, 2], [1, 1, 3, 3], [5, 5, 6, 6]]), (0, 0, 2, 2)),
+                             [1.0, 1 / 7, 0.0])
+
+
 def test_zoom_out_places_image_and_moves_boxes():
   example = _rectangles_example(np.random.default_rng(3))
   out = bt.zoom_out(example, np.random.default_rng(4), max_scale=3.0)
