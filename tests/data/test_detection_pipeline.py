@@ -1,5 +1,7 @@
 """Tests for jvision/data/detection_pipeline.py: static-shape batches, seeded augmentation, every adapter."""
 
+import hypothesis
+from hypothesis import strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -135,3 +137,26 @@ def test_make_loader_builds_the_embedded_dataset_on_first_use(tmp_path, monkeypa
   # TFDS stores records in its own (hashed) order; image_id is the example's index at generation.
   assert sorted(int(i) for b in batches for i in b["image_id"]) == [0, 1, 2, 3]
   assert "caption" in batches[0] and batches[0]["caption"][0].startswith("a ")
+
+
+@hypothesis.settings(max_examples=25, deadline=None)
+@hypothesis.given(seed=st.integers(0, 2**31 - 1), n=st.integers(0, 7), augment=st.sampled_from(dp.AUGMENTATIONS))
+def test_training_transform_invariants_on_random_rectangles(seed, n, augment):
+  rng = np.random.default_rng(seed)
+  height, width = rng.integers(20, 90, size=2)
+  x1, y1 = rng.integers(0, width - 1, size=n), rng.integers(0, height - 1, size=n)
+  x2, y2 = x1 + rng.integers(1, width - x1 + 1), y1 + rng.integers(1, height - y1 + 1)
+  boxes = np.stack([x1, y1, x2, y2], -1).reshape(n, 4).astype(np.float32)
+  masks = np.zeros((n, height, width), np.uint8)
+  for k, (a, b, c, d) in enumerate(boxes.astype(int)):
+    masks[k, b:d, a:c] = 1
+  example = {"image": rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "boxes": boxes,
+             "labels": rng.integers(0, 5, n).astype(np.int32), "instance_masks": masks, "image_id": 1}
+  out = dp.transform_example(example, rng, train=True, image_size=32, max_objects=4, augment=augment)
+  assert out["image"].shape == (32, 32, 3) and np.all(np.isfinite(out["image"]))
+  valid = out["valid"]
+  assert valid.sum() <= min(n, 4)
+  assert np.all(out["boxes"][valid] >= 0) and np.all(out["boxes"][valid] <= 32)
+  assert np.all(out["boxes"][valid][:, 2:] - out["boxes"][valid][:, :2] >= 1.0)  # min_box_size
+  np.testing.assert_array_equal(out["labels"][~valid], -1)
+  assert not out["instance_masks"][~valid].any()
