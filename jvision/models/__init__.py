@@ -16,6 +16,10 @@ from jvision import registry
 # Config name -> "module:constructor". Add a line here when adding an architecture.
 MODELS = {
     "cnn": "jvision.models.cnn:CNN",
+    "resnet18": "jvision.models.resnet:ResNet18",
+    "resnet34": "jvision.models.resnet:ResNet34",
+    "resnet50": "jvision.models.resnet:ResNet50",
+    "resnet101": "jvision.models.resnet:ResNet101",
 }
 
 
