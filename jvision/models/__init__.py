@@ -3,6 +3,17 @@
 ``get_model(name, **kwargs)`` builds a model from its config name. Every model is called as
 ``model.apply(variables, images, train=...)`` with NHWC images, and keeps no state outside ``params`` and
 ``batch_stats``.
+
+Conventions shared by every backbone:
+  - ``model.apply(variables, images, train=False)`` with float NHWC ``images`` returns float32 logits
+    ``[B, num_classes]``; ``train=True`` needs ``mutable=['batch_stats']`` for batch-norm models and a
+    ``'dropout'`` rng where the model has dropout.
+  - Constructor fields ``num_classes``, ``dtype`` (compute) and ``param_dtype`` (storage) on every model.
+  - Named features: ``model.apply(variables, images, return_features=True)`` returns ``(logits, features)``
+    where ``features`` is a dict name -> ``[B, h, w, C]``. Names per family (strides in the module docstrings):
+    ResNet ``stem``, ``layer1``..``layer4``; VGG ``conv1_1``..``conv5_4`` (after ReLU), ``pool1``..``pool5``.
+  - Submodule names follow torchvision where it has the model, so ``jvision.models.weights`` imports
+    torchvision state dicts and Keras applications checkpoints by renaming.
 """
 
 from __future__ import annotations
@@ -20,6 +31,14 @@ MODELS = {
     "resnet34": "jvision.models.resnet:ResNet34",
     "resnet50": "jvision.models.resnet:ResNet50",
     "resnet101": "jvision.models.resnet:ResNet101",
+    "vgg11": "jvision.models.vgg:VGG11",
+    "vgg11_bn": "jvision.models.vgg:VGG11BN",
+    "vgg13": "jvision.models.vgg:VGG13",
+    "vgg13_bn": "jvision.models.vgg:VGG13BN",
+    "vgg16": "jvision.models.vgg:VGG16",
+    "vgg16_bn": "jvision.models.vgg:VGG16BN",
+    "vgg19": "jvision.models.vgg:VGG19",
+    "vgg19_bn": "jvision.models.vgg:VGG19BN",
 }
 
 
