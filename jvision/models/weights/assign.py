@@ -9,7 +9,7 @@ import numpy as np
 from flax import traverse_util
 
 
-def _preview(names: Iterable[str], limit: int = 8) -> str:
+def preview_names(names: Iterable[str], limit: int = 8) -> str:
   names = sorted(names)
   more = f" ... and {len(names) - limit} more" if len(names) > limit else ""
   return ", ".join(names[:limit]) + more
@@ -35,10 +35,10 @@ def assign_variables(template: Mapping[str, Any], flat: Mapping[str, Any], sourc
   expected = traverse_util.flatten_dict(dict(template), sep="/")
   unknown = set(flat) - set(expected)
   if unknown:
-    raise KeyError(f"{source}: unknown parameter names (not in the model): {_preview(unknown)}")
+    raise KeyError(f"{source}: unknown parameter names (not in the model): {preview_names(unknown)}")
   missing = {k for k in expected if k not in flat and not k.startswith(allow_missing)}
   if missing:
-    raise KeyError(f"{source}: parameters missing from the checkpoint: {_preview(missing)}")
+    raise KeyError(f"{source}: parameters missing from the checkpoint: {preview_names(missing)}")
   out = {}
   for name, leaf in expected.items():
     if name not in flat:
