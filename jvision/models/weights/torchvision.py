@@ -96,7 +96,7 @@ def _vgg(architecture, state, source, model_kwargs):
       raise ValueError(f"{source}: classifier.0.weight has {inputs} inputs, not 512 * k * k")
     # torch flattens [512, k, k] (channel-major); jvision flattens [k, k, 512].
     kernel = flat["params/fc1/kernel"].reshape(512, pool, pool, width)
-    flat["params/fc1/kernel"] = kernel.reshape(inputs, width)
+    flat["params/fc1/kernel"] = kernel.transpose(1, 2, 0, 3).reshape(inputs, width)
     kwargs.update(pool_to=pool, classifier_width=width, num_classes=state["classifier.6.weight"].shape[0])
   kwargs.update(model_kwargs)
   return vgg.VGG(depth=depth, batch_norm=batch_norm, **kwargs), flat
