@@ -98,6 +98,7 @@ class ResNet(nn.Module):
   bn_epsilon: float = 1e-5
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  head_name = "fc"  # the classifier, replaced by jvision.finetune.replace_head
 
   @nn.compact
   def __call__(self, images, train: bool = False, return_features: bool = False):

@@ -53,6 +53,7 @@ class VGG(nn.Module):
   dropout_rate: float = 0.5
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  head_name = "fc3"  # the last classifier layer, replaced by jvision.finetune.replace_head
 
   @nn.compact
   def __call__(self, images, train: bool = False, return_features: bool = False):
