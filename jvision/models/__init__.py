@@ -11,7 +11,9 @@ Conventions shared by every backbone:
   - Constructor fields ``num_classes``, ``dtype`` (compute) and ``param_dtype`` (storage) on every model.
   - Named features: ``model.apply(variables, images, return_features=True)`` returns ``(logits, features)``
     where ``features`` is a dict name -> ``[B, h, w, C]``. Names per family (strides in the module docstrings):
-    ResNet ``stem``, ``layer1``..``layer4``; VGG ``conv1_1``..``conv5_4`` (after ReLU), ``pool1``..``pool5``.
+    ResNet ``stem``, ``layer1``..``layer4``; VGG ``conv1_1``..``conv5_4`` (after ReLU), ``pool1``..``pool5``;
+    DenseNet ``stem``, ``block1``..``block4``.
+  - ``model.head_name`` names the classifier module that ``jvision.finetune.replace_head`` swaps.
   - Submodule names follow torchvision where it has the model, so ``jvision.models.weights`` imports
     torchvision state dicts and Keras applications checkpoints by renaming.
 """
@@ -39,6 +41,8 @@ MODELS = {
     "vgg16_bn": "jvision.models.vgg:VGG16BN",
     "vgg19": "jvision.models.vgg:VGG19",
     "vgg19_bn": "jvision.models.vgg:VGG19BN",
+    "densenet121": "jvision.models.densenet:DenseNet121",
+    "densenet169": "jvision.models.densenet:DenseNet169",
 }
 
 

@@ -20,11 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jvision.models import resnet, vgg
+from jvision.models import densenet, resnet, vgg
 from jvision.models.weights import assign
 
 KERAS_APPLICATIONS = {
     "vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50", "resnet101": "ResNet101",
+    "densenet121": "DenseNet121", "densenet169": "DenseNet169",
 }
 
 
@@ -114,11 +115,44 @@ def _resnet(architecture: str, layers: Mapping[str, list], model_kwargs: dict):
   return constructor(**kwargs), flat
 
 
-_CONVERTERS: dict[str, Callable] = {"vgg16": _vgg, "vgg19": _vgg, "resnet50": _resnet, "resnet101": _resnet}
+def _densenet(architecture: str, layers: Mapping[str, list], model_kwargs: dict):
+  flat = {}
+  for name, weights in layers.items():
+    if name == "conv1_conv":
+      flat["params/conv0/kernel"], = weights
+    elif name in ("conv1_bn", "bn"):
+      _batch_norm(flat, {"conv1_bn": "norm0", "bn": "norm5"}[name], weights)
+    elif name == "predictions":
+      flat["params/classifier/kernel"], flat["params/classifier/bias"] = weights
+    elif m := re.fullmatch(r"conv(\d)_block(\d+)_(0_bn|1_conv|1_bn|2_conv)", name):
+      layer = f"denseblock{int(m[1]) - 1}_denselayer{m[2]}"
+      target = {"0_bn": "norm1", "1_conv": "conv1", "1_bn": "norm2", "2_conv": "conv2"}[m[3]]
+      if target.startswith("conv"):
+        flat[f"params/{layer}/{target}/kernel"], = weights
+      else:
+        _batch_norm(flat, f"{layer}/{target}", weights)
+    elif m := re.fullmatch(r"pool(\d)_(bn|conv)", name):
+      if m[2] == "conv":
+        flat[f"params/transition{int(m[1]) - 1}/conv/kernel"], = weights
+      else:
+        _batch_norm(flat, f"transition{int(m[1]) - 1}/norm", weights)
+    else:
+      raise KeyError(f"unexpected Keras layer {name!r} in a {architecture} checkpoint")
+  kwargs = {"bn_epsilon": 1.001e-5}
+  if "predictions" in layers:
+    kwargs["num_classes"] = layers["predictions"][0].shape[1]
+  kwargs.update(model_kwargs)
+  constructor = {"densenet121": densenet.DenseNet121, "densenet169": densenet.DenseNet169}[architecture]
+  return constructor(**kwargs), flat
+
+
+_CONVERTERS: dict[str, Callable] = {"vgg16": _vgg, "vgg19": _vgg, "resnet50": _resnet, "resnet101": _resnet,
+                                    "densenet121": _densenet, "densenet169": _densenet}
 
 # Modules a checkpoint without classifier (include_top=False) leaves at their random initialization.
 _HEADS = {"vgg16": ("params/fc",), "vgg19": ("params/fc",), "resnet50": ("params/fc",),
-          "resnet101": ("params/fc",)}
+          "resnet101": ("params/fc",), "densenet121": ("params/classifier",),
+          "densenet169": ("params/classifier",)}
 
 
 def import_keras(architecture: str, source: Any, *, include_top: bool = True, classes: int = 1000,

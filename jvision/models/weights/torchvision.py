@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jvision.models import resnet, vgg
+from jvision.models import densenet, resnet, vgg
 from jvision.models.weights import assign, files
 
 StateDict = Mapping[str, np.ndarray]
@@ -102,7 +102,23 @@ def _vgg(architecture, state, source, model_kwargs):
   return vgg.VGG(depth=depth, batch_norm=batch_norm, **kwargs), flat
 
 
+def _densenet_module(name: str) -> str:
+  name = name.removeprefix("features.")
+  name = re.sub(r"^denseblock(\d)\.denselayer(\d+)\.", r"denseblock\1_denselayer\2/", name)
+  return re.sub(r"^transition(\d)\.", r"transition\1/", name)
+
+
+def _densenet(architecture, state, source, model_kwargs):
+  # Checkpoints from before torchvision 0.3 spell "norm.1" for "norm1" (torchvision renames them the same way).
+  state = {re.sub(r"(denselayer\d+\.(?:norm|conv))\.([12])\.", r"\1\2.", k): v for k, v in state.items()}
+  constructor = {"densenet121": densenet.DenseNet121, "densenet169": densenet.DenseNet169}[architecture]
+  kwargs = {"num_classes": state["classifier.weight"].shape[0]} if "classifier.weight" in state else {}
+  kwargs.update(model_kwargs)
+  return constructor(**kwargs), _rename(state, _densenet_module, source)
+
+
 _CONVERTERS = {**{f"resnet{d}": _resnet for d in (18, 34, 50, 101)},
+               "densenet121": _densenet, "densenet169": _densenet,
                **{f"vgg{d}{bn}": _vgg for d in (11, 13, 16, 19) for bn in ("", "_bn")}}
 
 
@@ -126,7 +142,7 @@ def import_torchvision(architecture: str, source: Union[str, os.PathLike, StateD
     source_name, state = "state dict", {k.removeprefix("module."): v for k, v in source.items()}
   model, flat = _CONVERTERS[architecture](architecture, state, source_name, model_kwargs)
   dummy = jnp.zeros((1, 32, 32, 3), jnp.float32)
-  head = ("params/fc",)  # "fc" (ResNet) and "fc1".."fc3" (VGG)
+  head = ("params/fc", "params/classifier")  # ResNet "fc", VGG "fc1".."fc3", DenseNet "classifier"
   if allow_missing_head:
     template = jax.jit(model.init)(jax.random.key(0) if rng is None else rng, dummy)
   else:

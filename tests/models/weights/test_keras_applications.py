@@ -87,3 +87,18 @@ def test_missing_file_and_unknown_architecture_are_named():
     keras_applications.import_keras("vgg16", "/nowhere.h5")
   with pytest.raises(KeyError, match="no Keras import for 'vgg17'"):
     keras_applications.import_keras("vgg17", "/nowhere.h5")
+
+
+def test_densenet121_keras_model_imports_to_equal_logits_and_features():
+  keras_model = keras.applications.DenseNet121(weights=None, input_shape=(64, 64, 3), classes=6,
+                                               classifier_activation=None)
+  _randomize_biases_and_statistics(keras_model, seed=5)
+  model, variables = keras_applications.import_keras("densenet121", keras_model)  # an in-memory model
+  x = np.random.RandomState(6).randn(2, 64, 64, 3).astype(np.float32)
+  names = {"stem": "conv1_relu", "block1": "conv2_block6_concat", "block2": "conv3_block12_concat",
+           "block3": "conv4_block24_concat", "block4": "relu"}
+  *expected_features, expected_logits = _keras_outputs(keras_model, list(names.values()) + ["predictions"], x)
+  logits, features = jax.jit(lambda v, x: model.apply(v, x, return_features=True))(variables, x)
+  _assert_close(logits, expected_logits, "logits")
+  for (ours, theirs), expected in zip(names.items(), expected_features):
+    _assert_close(features[ours], expected, f"{ours} vs Keras {theirs}")

@@ -2,12 +2,16 @@
 
 import json
 import struct
+import sys
 
 import chex
 import jax
 import numpy as np
 import pytest
 
+from flax import traverse_util
+
+from jvision.models import densenet
 from jvision.models.weights import files, torchvision
 
 
@@ -148,15 +152,22 @@ def test_bad_state_dicts_are_refused_by_name(tmp_path):
     files.load_state_dict(str(tmp_path / "w.bin"))
 
 
-def test_pth_without_torch_explains_how_to_convert(tmp_path):
-  try:
-    import torch  # pylint: disable=import-outside-toplevel,unused-import
-    pytest.skip("torch is installed; the error path cannot be reached")
-  except ImportError:
-    pass
+def test_pth_without_torch_explains_how_to_convert(tmp_path, monkeypatch):
+  monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail even where torch is installed
   (tmp_path / "w.pth").write_bytes(b"")
   with pytest.raises(ImportError, match="needs PyTorch.*np.savez"):
     files.load_state_dict(str(tmp_path / "w.pth"))
+
+
+def test_pth_file_written_by_torch(tmp_path):
+  torch = pytest.importorskip("torch")
+  state = _resnet18_state_dict(num_classes=3)
+  path = str(tmp_path / "resnet18.pth")
+  torch.save({"state_dict": {f"module.{k}": torch.from_numpy(v) for k, v in state.items()}}, path)
+  loaded = files.load_state_dict(path)
+  assert set(loaded) == set(state)
+  chex.assert_trees_all_close(loaded["layer3.1.bn1.running_mean"], state["layer3.1.bn1.running_mean"])
+  assert loaded["bn1.num_batches_tracked"].dtype == np.int64
 
 
 def test_safetensors_bfloat16_and_truncated_header(tmp_path):
@@ -169,3 +180,26 @@ def test_safetensors_bfloat16_and_truncated_header(tmp_path):
   path.write_bytes(struct.pack("<Q", 1000) + b"{}")
   with pytest.raises(ValueError, match="header length 1000 exceeds"):
     files.read_safetensors(str(path))
+
+
+def test_densenet_names_including_the_pre_0_3_spelling():
+  small = {"block_config": (2, 3), "growth_rate": 8, "num_init_features": 16, "num_classes": 4}
+  shapes = jax.eval_shape(densenet.DenseNet(**small).init, jax.random.key(0), np.zeros((1, 32, 32, 3)))
+  rng = np.random.RandomState(0)
+  variables = jax.tree.map(lambda s: rng.randn(*s.shape).astype(np.float32), shapes)
+  # torchvision's names written from its DenseNet definition: features.{conv0, norm0, denseblockI.denselayerJ.
+  # {norm1, conv1, norm2, conv2}, transitionI.{norm, conv}, norm5} and classifier.
+  state = {}
+  for tree in variables.values():
+    for path, value in traverse_util.flatten_dict(tree).items():
+      module = ".".join(path[:-1]).replace("_denselayer", ".denselayer")
+      leaf = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean",
+              "var": "running_var"}[path[-1]]
+      value = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value.T if value.ndim == 2 else value
+      state[f"{'' if module == 'classifier' else 'features.'}{module}.{leaf}"] = value
+  assert "features.denseblock2.denselayer3.conv2.weight" in state and "features.transition1.norm.bias" in state
+  old_style = {k.replace("denselayer1.norm1.", "denselayer1.norm.1."): v for k, v in state.items()}
+  for source in (state, old_style):
+    model, imported = torchvision.import_torchvision("densenet121", source, **small)
+    assert model.block_config == (2, 3)
+    chex.assert_trees_all_close(imported, variables)
