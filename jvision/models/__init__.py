@@ -12,7 +12,7 @@ Conventions shared by every backbone:
   - Named features: ``model.apply(variables, images, return_features=True)`` returns ``(logits, features)``
     where ``features`` is a dict name -> ``[B, h, w, C]``. Names per family (strides in the module docstrings):
     ResNet ``stem``, ``layer1``..``layer4``; VGG ``conv1_1``..``conv5_4`` (after ReLU), ``pool1``..``pool5``;
-    DenseNet ``stem``, ``block1``..``block4``.
+    DenseNet ``stem``, ``block1``..``block4``; EfficientNet ``stem``, ``stage1``..``stage7``, ``top``.
   - ``model.head_name`` names the classifier module that ``jvision.finetune.replace_head`` swaps.
   - Submodule names follow torchvision where it has the model, so ``jvision.models.weights`` imports
     torchvision state dicts and Keras applications checkpoints by renaming.
@@ -43,6 +43,10 @@ MODELS = {
     "vgg19_bn": "jvision.models.vgg:VGG19BN",
     "densenet121": "jvision.models.densenet:DenseNet121",
     "densenet169": "jvision.models.densenet:DenseNet169",
+    "efficientnet_b0": "jvision.models.efficientnet:EfficientNetB0",
+    "efficientnet_b1": "jvision.models.efficientnet:EfficientNetB1",
+    "efficientnet_b2": "jvision.models.efficientnet:EfficientNetB2",
+    "efficientnet_b3": "jvision.models.efficientnet:EfficientNetB3",
 }
 
 

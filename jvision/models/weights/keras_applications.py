@@ -20,12 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jvision.models import densenet, resnet, vgg
+from jvision.models import densenet, efficientnet, resnet, vgg
 from jvision.models.weights import assign
 
 KERAS_APPLICATIONS = {
     "vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50", "resnet101": "ResNet101",
     "densenet121": "DenseNet121", "densenet169": "DenseNet169",
+    **{f"efficientnet_b{i}": f"EfficientNetB{i}" for i in range(4)},
 }
 
 
@@ -69,7 +70,8 @@ def _batch_norm(flat: dict, module: str, weights: Sequence[np.ndarray], conv_bia
   flat[f"batch_stats/{module}/mean"], flat[f"batch_stats/{module}/var"] = mean, var
 
 
-def _vgg(architecture: str, layers: Mapping[str, list], model_kwargs: dict):
+def _vgg(architecture: str, layers: Mapping[str, list], model_kwargs: dict, keras_model):
+  del keras_model
   flat = {}
   for name, weights in layers.items():
     if m := re.fullmatch(r"block(\d)_conv(\d)", name):
@@ -90,7 +92,8 @@ def _vgg(architecture: str, layers: Mapping[str, list], model_kwargs: dict):
   return vgg.VGG(depth=depth, **kwargs), flat
 
 
-def _resnet(architecture: str, layers: Mapping[str, list], model_kwargs: dict):
+def _resnet(architecture: str, layers: Mapping[str, list], model_kwargs: dict, keras_model):
+  del keras_model
   flat = {}
   for name, weights in layers.items():
     if name.endswith("_bn") or name == "predictions":
@@ -115,7 +118,8 @@ def _resnet(architecture: str, layers: Mapping[str, list], model_kwargs: dict):
   return constructor(**kwargs), flat
 
 
-def _densenet(architecture: str, layers: Mapping[str, list], model_kwargs: dict):
+def _densenet(architecture: str, layers: Mapping[str, list], model_kwargs: dict, keras_model):
+  del keras_model
   flat = {}
   for name, weights in layers.items():
     if name == "conv1_conv":
@@ -146,13 +150,62 @@ def _densenet(architecture: str, layers: Mapping[str, list], model_kwargs: dict)
   return constructor(**kwargs), flat
 
 
+def _input_affine(keras_model) -> tuple[np.ndarray, np.ndarray]:
+  """Keras EfficientNet's Rescaling/Normalization layers before the stem as one per-channel x * a + b."""
+  a, b = np.ones(3), np.zeros(3)
+  for layer in keras_model.layers:
+    kind = type(layer).__name__
+    if kind == "Rescaling":
+      scale, offset = np.asarray(layer.scale, np.float64), np.asarray(layer.offset, np.float64)
+      a, b = a * scale, b * scale + offset
+    elif kind == "Normalization":
+      mean, variance = (np.asarray(w, np.float64).reshape(-1) for w in layer.get_weights()[:2])
+      inv_std = 1.0 / np.maximum(np.sqrt(variance), 1e-7)  # Keras: (x - mean) / max(sqrt(var), epsilon)
+      a, b = a * inv_std, (b - mean) * inv_std
+    elif layer.name.startswith("stem_"):
+      break
+  return a, b
+
+
+def _efficientnet(architecture: str, layers: Mapping[str, list], model_kwargs: dict, keras_model):
+  flat = {}
+  for name, weights in layers.items():
+    if name == "normalization":
+      continue
+    m = re.fullmatch(r"(stem|top|block\d[a-z])_(conv|bn|expand_conv|expand_bn|dwconv|project_conv|project_bn|"
+                     r"se_reduce|se_expand)", name)
+    if name == "predictions":
+      flat["params/classifier/kernel"], flat["params/classifier/bias"] = weights
+    elif m is None:
+      raise KeyError(f"unexpected Keras layer {name!r} in a {architecture} checkpoint")
+    else:
+      module = f"{m[1]}_{m[2]}" if m[1] in ("stem", "top") else f"{m[1]}/{m[2]}"
+      if m[2].endswith("bn"):
+        _batch_norm(flat, module, weights)
+      elif m[2] == "dwconv":  # Keras [k, k, C, 1] -> flax grouped conv [k, k, 1, C]
+        flat[f"params/{module}/kernel"] = np.swapaxes(weights[0], 2, 3)
+      elif m[2].startswith("se_"):
+        flat[f"params/{module}/kernel"], flat[f"params/{module}/bias"] = weights
+      else:
+        flat[f"params/{module}/kernel"], = weights
+  scale, offset = _input_affine(keras_model)
+  kwargs = {"input_scale": tuple(float(v) for v in scale), "input_offset": tuple(float(v) for v in offset)}
+  if "predictions" in layers:
+    kwargs["num_classes"] = layers["predictions"][0].shape[1]
+  kwargs.update(model_kwargs)
+  constructor = getattr(efficientnet, f"EfficientNetB{architecture[-1]}")
+  return constructor(**kwargs), flat
+
+
 _CONVERTERS: dict[str, Callable] = {"vgg16": _vgg, "vgg19": _vgg, "resnet50": _resnet, "resnet101": _resnet,
-                                    "densenet121": _densenet, "densenet169": _densenet}
+                                    "densenet121": _densenet, "densenet169": _densenet,
+                                    **{f"efficientnet_b{i}": _efficientnet for i in range(4)}}
 
 # Modules a checkpoint without classifier (include_top=False) leaves at their random initialization.
 _HEADS = {"vgg16": ("params/fc",), "vgg19": ("params/fc",), "resnet50": ("params/fc",),
           "resnet101": ("params/fc",), "densenet121": ("params/classifier",),
-          "densenet169": ("params/classifier",)}
+          "densenet169": ("params/classifier",),
+          **{f"efficientnet_b{i}": ("params/classifier",) for i in range(4)}}
 
 
 def import_keras(architecture: str, source: Any, *, include_top: bool = True, classes: int = 1000,
@@ -168,14 +221,15 @@ def import_keras(architecture: str, source: Any, *, include_top: bool = True, cl
     **model_kwargs: override the jvision constructor's fields (e.g. ``num_classes``, ``dtype``).
 
   Images fed to the returned model need the Keras model's preprocessing (``jvision.models.preprocessing``:
-  ``caffe`` for VGG and ResNet).
+  ``caffe`` for VGG and ResNet, ``torch`` for DenseNet; EfficientNet takes RGB in [0, 255] as its Keras
+  twin does, its Rescaling and Normalization layers being folded into ``input_scale``/``input_offset``).
   """
   keras_model = (load_keras_model(source, architecture, include_top, classes, input_shape)
                  if isinstance(source, (str, os.PathLike)) else source)
   if architecture not in _CONVERTERS:
     raise KeyError(f"no Keras import for {architecture!r}; known: {', '.join(sorted(_CONVERTERS))}")
   layers = keras_layer_weights(keras_model)
-  model, flat = _CONVERTERS[architecture](architecture, layers, dict(model_kwargs))
+  model, flat = _CONVERTERS[architecture](architecture, layers, dict(model_kwargs), keras_model)
   dummy = jnp.zeros((1, 32, 32, 3), jnp.float32)
   has_head = any(k.startswith(_HEADS[architecture]) for k in flat)
   if has_head:

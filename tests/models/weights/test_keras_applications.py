@@ -102,3 +102,25 @@ def test_densenet121_keras_model_imports_to_equal_logits_and_features():
   _assert_close(logits, expected_logits, "logits")
   for (ours, theirs), expected in zip(names.items(), expected_features):
     _assert_close(features[ours], expected, f"{ours} vs Keras {theirs}")
+
+
+def test_efficientnet_b0_imports_with_its_input_normalization(tmp_path):
+  keras_model = keras.applications.EfficientNetB0(weights=None, input_shape=(64, 64, 3), classes=4,
+                                                  classifier_activation=None)
+  _randomize_biases_and_statistics(keras_model, seed=7)
+  # ImageNet statistics in the Normalization layer, as a real checkpoint carries them.
+  keras_model.get_layer("normalization").set_weights([
+      np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32) ** 2,
+      np.array(0)])
+  keras_model.get_layer("normalization").finalize_state()  # the layer computes with constants set here
+  path = str(tmp_path / "efficientnet_b0.keras")
+  keras_model.save(path)
+  model, variables = keras_applications.import_keras("efficientnet_b0", path)
+  x = np.random.RandomState(8).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+  names = {"stem": "stem_activation", "stage2": "block2b_add", "stage3": "block3b_add",
+           "stage6": "block6d_add", "stage7": "block7a_project_bn", "top": "top_activation"}
+  *expected_features, expected_logits = _keras_outputs(keras_model, list(names.values()) + ["predictions"], x)
+  logits, features = jax.jit(lambda v, x: model.apply(v, x, return_features=True))(variables, x)
+  _assert_close(logits, expected_logits, "logits")
+  for (ours, theirs), expected in zip(names.items(), expected_features):
+    _assert_close(features[ours], expected, f"{ours} vs Keras {theirs}")
