@@ -12,7 +12,8 @@ Conventions shared by every backbone:
   - Named features: ``model.apply(variables, images, return_features=True)`` returns ``(logits, features)``
     where ``features`` is a dict name -> ``[B, h, w, C]``. Names per family (strides in the module docstrings):
     ResNet ``stem``, ``layer1``..``layer4``; VGG ``conv1_1``..``conv5_4`` (after ReLU), ``pool1``..``pool5``;
-    DenseNet ``stem``, ``block1``..``block4``; EfficientNet ``stem``, ``stage1``..``stage7``, ``top``.
+    DenseNet ``stem``, ``block1``..``block4``; EfficientNet ``stem``, ``stage1``..``stage7``, ``top``;
+    ViT ``encoder_layer_{i}`` and ``encoded`` (patch tokens as ``[B, H/16, W/16, width]`` maps).
   - ``model.head_name`` names the classifier module that ``jvision.finetune.replace_head`` swaps.
   - Submodule names follow torchvision where it has the model, so ``jvision.models.weights`` imports
     torchvision state dicts and Keras applications checkpoints by renaming.
@@ -47,6 +48,8 @@ MODELS = {
     "efficientnet_b1": "jvision.models.efficientnet:EfficientNetB1",
     "efficientnet_b2": "jvision.models.efficientnet:EfficientNetB2",
     "efficientnet_b3": "jvision.models.efficientnet:EfficientNetB3",
+    "vit_b16": "jvision.models.vit:ViTB16",
+    "vit_tiny": "jvision.models.vit:ViTTiny16",
 }
 
 

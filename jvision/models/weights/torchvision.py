@@ -4,7 +4,9 @@ Renames (jvision modules mirror torchvision's, ``.`` -> ``_`` for list indices) 
 conv ``weight`` OIHW -> ``kernel`` HWIO; linear ``weight`` [out, in] -> ``kernel`` [in, out]; batch norm
 ``weight``/``bias`` -> ``scale``/``bias`` in ``params`` and ``running_mean``/``running_var`` -> ``mean``/``var``
 in ``batch_stats`` (``num_batches_tracked`` is dropped). VGG's first classifier layer also reorders its
-inputs from torch's NCHW flatten to jvision's NHWC flatten.
+inputs from torch's NCHW flatten to jvision's NHWC flatten; ViT's packed ``in_proj_weight`` [3D, D] is split
+into flax's query/key/value kernels [D, heads, head_dim]. Architectures: ResNet-18..101, VGG-11..19 (with and
+without BN), DenseNet-121/169, ViT-B/16 and ViT-Tiny/16 (torchvision's ``vit_b_16`` naming).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jvision.models import densenet, resnet, vgg
+from jvision.models import densenet, resnet, vgg, vit
 from jvision.models.weights import assign, files
 
 StateDict = Mapping[str, np.ndarray]
@@ -117,7 +119,50 @@ def _densenet(architecture, state, source, model_kwargs):
   return constructor(**kwargs), _rename(state, _densenet_module, source)
 
 
+def _vit_module(name: str) -> str:
+  name = re.sub(r"^encoder\.layers\.(encoder_layer_\d+)\.", r"\1/", name)
+  name = re.sub(r"mlp\.(0|linear_1)$", "mlp_linear_1", name)
+  name = re.sub(r"mlp\.(3|linear_2)$", "mlp_linear_2", name)
+  return {"encoder.ln": "encoder_ln", "heads.head": "head"}.get(name, name)
+
+
+def _vit(architecture, state, source, model_kwargs):
+  state = dict(state)
+  flat = {}
+  width = state["conv_proj.weight"].shape[0]
+  num_heads = model_kwargs.get("num_heads", {"vit_b16": 12, "vit_tiny": 3}[architecture])
+  head_dim = width // num_heads
+  flat["params/class_token"] = state.pop("class_token")
+  flat["params/pos_embedding"] = state.pop("encoder.pos_embedding")
+  for name in [k for k in state if k.endswith(("in_proj_weight", "in_proj_bias"))]:
+    layer = re.sub(r"^encoder\.layers\.(encoder_layer_\d+)\..*", r"\1", name)
+    # torch packs q, k, v as rows of [3D, D]; flax keeps [D_in, heads, head_dim] per projection.
+    for part, value in zip(("query", "key", "value"), np.split(np.asarray(state.pop(name)), 3)):
+      if name.endswith("weight"):
+        flat[f"params/{layer}/self_attention/{part}/kernel"] = value.T.reshape(width, num_heads, head_dim)
+      else:
+        flat[f"params/{layer}/self_attention/{part}/bias"] = value.reshape(num_heads, head_dim)
+  for name in [k for k in state if ".out_proj." in k]:
+    layer = re.sub(r"^encoder\.layers\.(encoder_layer_\d+)\..*", r"\1", name)
+    value = np.asarray(state.pop(name))
+    if name.endswith("weight"):  # [D_out, D_in] -> [heads, head_dim, D_out]
+      flat[f"params/{layer}/self_attention/out/kernel"] = value.T.reshape(num_heads, head_dim, width)
+    else:
+      flat[f"params/{layer}/self_attention/out/bias"] = value
+  flat.update(_rename(state, _vit_module, source))
+  patch = state["conv_proj.weight"].shape[-1]
+  grid = int(round((flat["params/pos_embedding"].shape[1] - 1) ** 0.5))
+  layers = {k.split("/")[1] for k in flat if k.startswith("params/encoder_layer_")}
+  kwargs = {"patch_size": patch, "image_size": grid * patch, "width": width, "depth": len(layers),
+            "num_heads": num_heads, "mlp_dim": flat["params/encoder_layer_0/mlp_linear_1/kernel"].shape[1]}
+  if "heads.head.weight" in state:
+    kwargs["num_classes"] = state["heads.head.weight"].shape[0]
+  kwargs.update(model_kwargs)
+  return vit.VisionTransformer(**kwargs), flat
+
+
 _CONVERTERS = {**{f"resnet{d}": _resnet for d in (18, 34, 50, 101)},
+               "vit_b16": _vit, "vit_tiny": _vit,
                "densenet121": _densenet, "densenet169": _densenet,
                **{f"vgg{d}{bn}": _vgg for d in (11, 13, 16, 19) for bn in ("", "_bn")}}
 
@@ -141,8 +186,10 @@ def import_torchvision(architecture: str, source: Union[str, os.PathLike, StateD
   else:
     source_name, state = "state dict", {k.removeprefix("module."): v for k, v in source.items()}
   model, flat = _CONVERTERS[architecture](architecture, state, source_name, model_kwargs)
-  dummy = jnp.zeros((1, 32, 32, 3), jnp.float32)
-  head = ("params/fc", "params/classifier")  # ResNet "fc", VGG "fc1".."fc3", DenseNet "classifier"
+  size = getattr(model, "image_size", 32)
+  dummy = jnp.zeros((1, size, size, 3), jnp.float32)
+  # ResNet "fc", VGG "fc1".."fc3", DenseNet "classifier", ViT "head".
+  head = ("params/fc", "params/classifier", "params/head")
   if allow_missing_head:
     template = jax.jit(model.init)(jax.random.key(0) if rng is None else rng, dummy)
   else:

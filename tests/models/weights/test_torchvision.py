@@ -203,3 +203,48 @@ def test_densenet_names_including_the_pre_0_3_spelling():
     model, imported = torchvision.import_torchvision("densenet121", source, **small)
     assert model.block_config == (2, 3)
     chex.assert_trees_all_close(imported, variables)
+
+
+def test_vit_state_dict_matches_a_torch_forward():
+  torch = pytest.importorskip("torch")
+  rng = np.random.RandomState(0)
+  d, heads, mlp, patch, size, depth, classes = 16, 2, 24, 8, 16, 2, 3
+  r = lambda *shape: (0.3 * rng.randn(*shape)).astype(np.float32)
+  state = {"conv_proj.weight": r(d, 3, patch, patch), "conv_proj.bias": r(d), "class_token": r(1, 1, d),
+           "encoder.pos_embedding": r(1, (size // patch) ** 2 + 1, d), "encoder.ln.weight": 1 + r(d),
+           "encoder.ln.bias": r(d), "heads.head.weight": r(classes, d), "heads.head.bias": r(classes)}
+  for i in range(depth):
+    prefix = f"encoder.layers.encoder_layer_{i}."
+    state.update({prefix + "ln_1.weight": 1 + r(d), prefix + "ln_1.bias": r(d),
+                  prefix + "self_attention.in_proj_weight": r(3 * d, d),
+                  prefix + "self_attention.in_proj_bias": r(3 * d),
+                  prefix + "self_attention.out_proj.weight": r(d, d), prefix + "self_attention.out_proj.bias": r(d),
+                  prefix + "ln_2.weight": 1 + r(d), prefix + "ln_2.bias": r(d),
+                  prefix + "mlp.0.weight": r(mlp, d), prefix + "mlp.0.bias": r(mlp),
+                  prefix + "mlp.3.weight": r(d, mlp), prefix + "mlp.3.bias": r(d)})
+  model, variables = torchvision.import_torchvision("vit_tiny", state, num_heads=heads)
+  assert (model.image_size, model.patch_size, model.depth, model.mlp_dim) == (size, patch, depth, mlp)
+  x = rng.randn(2, size, size, 3).astype(np.float32)
+  got = model.apply(variables, x)
+
+  # torchvision's forward, written with torch's own layers.
+  t = {k: torch.from_numpy(v) for k, v in state.items()}
+  with torch.no_grad():
+    y = torch.nn.functional.conv2d(torch.from_numpy(x).permute(0, 3, 1, 2), t["conv_proj.weight"],
+                                   t["conv_proj.bias"], stride=patch)
+    y = y.flatten(2).transpose(1, 2)
+    y = torch.cat([t["class_token"].expand(2, -1, -1), y], 1) + t["encoder.pos_embedding"]
+    for i in range(depth):
+      prefix = f"encoder.layers.encoder_layer_{i}."
+      attention = torch.nn.MultiheadAttention(d, heads, batch_first=True)
+      attention.load_state_dict({k[len(prefix + "self_attention."):]: v for k, v in t.items()
+                                 if k.startswith(prefix + "self_attention.")})
+      h = torch.nn.functional.layer_norm(y, (d,), t[prefix + "ln_1.weight"], t[prefix + "ln_1.bias"], 1e-6)
+      y = y + attention(h, h, h, need_weights=False)[0]
+      h = torch.nn.functional.layer_norm(y, (d,), t[prefix + "ln_2.weight"], t[prefix + "ln_2.bias"], 1e-6)
+      h = torch.nn.functional.linear(h, t[prefix + "mlp.0.weight"], t[prefix + "mlp.0.bias"])
+      h = torch.nn.functional.gelu(h)
+      y = y + torch.nn.functional.linear(h, t[prefix + "mlp.3.weight"], t[prefix + "mlp.3.bias"])
+    y = torch.nn.functional.layer_norm(y, (d,), t["encoder.ln.weight"], t["encoder.ln.bias"], 1e-6)
+    expected = torch.nn.functional.linear(y[:, 0], t["heads.head.weight"], t["heads.head.bias"]).numpy()
+  chex.assert_trees_all_close(got, expected, atol=1e-4, rtol=1e-4)
