@@ -1,0 +1,62 @@
+"""Tests for jvision/finetune.py."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jvision import finetune
+from jvision.models import resnet
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+  model = resnet.ResNet(stage_sizes=(1, 1), num_classes=10, width=8, cifar_stem=True)
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+  return model, variables
+
+
+def test_replace_head_keeps_the_backbone_and_reinitializes_the_classifier(pretrained):
+  model, variables = pretrained
+  new_model, new_variables = finetune.replace_head(model, variables, 3, jax.random.key(1))
+  assert new_model.num_classes == 3
+  chex.assert_shape(new_variables["params"]["fc"]["kernel"], (16, 3))
+  for collection in ("params", "batch_stats"):
+    kept = {k: v for k, v in new_variables[collection].items() if k != "fc"}
+    chex.assert_trees_all_equal(kept, {k: v for k, v in variables[collection].items() if k != "fc"})
+  logits = new_model.apply(new_variables, jnp.ones((2, 16, 16, 3)))
+  chex.assert_shape(logits, (2, 3))
+
+
+def test_frozen_backbone_gets_no_update_and_the_head_gets_plain_sgd(pretrained):
+  _, variables = pretrained
+  params = variables["params"]
+  grads = jax.tree.map(jnp.ones_like, params)
+  tx = finetune.finetune_optimizer(params, optax.sgd(0.1), None, head=["fc"])
+  updates, _ = tx.update(grads, tx.init(params), params)
+  new = optax.apply_updates(params, updates)
+  chex.assert_trees_all_equal(new["conv1"], params["conv1"])
+  chex.assert_trees_all_equal(new["layer2_0"], params["layer2_0"])
+  chex.assert_trees_all_close(new["fc"]["kernel"], params["fc"]["kernel"] - 0.1)
+
+
+def test_lower_backbone_learning_rate(pretrained):
+  _, variables = pretrained
+  params = variables["params"]
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 2.0), params)
+  tx = finetune.finetune_optimizer(params, optax.sgd(0.1), optax.sgd(0.01), head=["fc"])
+  new = optax.apply_updates(params, tx.update(grads, tx.init(params), params)[0])
+  chex.assert_trees_all_close(new["layer1_0"]["conv1"]["kernel"], params["layer1_0"]["conv1"]["kernel"] - 0.02)
+  chex.assert_trees_all_close(new["fc"]["bias"], params["fc"]["bias"] - 0.2)
+
+
+def test_labels_follow_paths_and_unknown_heads_are_named(pretrained):
+  _, variables = pretrained
+  labels = finetune.label_params(variables["params"], [("layer2_", "late"), ("fc/", "head")], "early")
+  assert labels["fc"]["bias"] == "head" and labels["layer2_0"]["bn1"]["scale"] == "late"
+  assert labels["bn1"]["scale"] == "early"
+  assert np.unique(jax.tree.leaves(labels)).tolist() == ["early", "head", "late"]
+  with pytest.raises(ValueError, match=r"no parameter belongs to head \['classifier'\]; top-level modules: bn1"):
+    finetune.finetune_optimizer(variables["params"], optax.sgd(0.1), head=["classifier"])
