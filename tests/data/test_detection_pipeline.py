@@ -162,7 +162,7 @@ def test_training_transform_invariants_on_random_rectangles(seed, n, augment):
   assert not out["instance_masks"][~valid].any()
 
 
-def test_each_epoch_is_a_new_permutation_with_new_augmentations(tiny_shapes_builder):
+def test_each_epoch_is_a_new_permutation(tiny_shapes_builder):
   transform = dp.make_transform(train=True, image_size=SIZE, max_objects=MAX_OBJECTS, augment="flip")
   dataset = dp.make_dataset(tiny_shapes_builder.as_data_source("train"), adapters.adapt_shapes, transform,
                             batch_size=24, seed=0, num_epochs=2)
