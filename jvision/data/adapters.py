@@ -256,6 +256,18 @@ ADAPTERS: dict[str, Callable[..., dict]] = {
 }
 
 
+def class_names(info) -> list[str]:
+  """The names of the 0-based ``labels`` an adapter returns, from a ``tfds.core.DatasetInfo``
+  (``builder.info`` or ``source.dataset_info``). Segmentation class k + 1 is ``class_names[k]``."""
+  features = info.features
+  for key in ("objects", "panoptic_objects"):
+    if key in features:
+      return list(features[key]["label"].names)
+  if "label" in features:  # oxford_iiit_pet: the breed.
+    return list(features["label"].names)
+  raise ValueError(f"{info.full_name}: no objects/label or label feature to take class names from")
+
+
 def get_adapter(name: str) -> Callable[..., dict]:
   """The adapter for a TFDS name such as ``"voc/2007"`` or ``"shapes/multi"``."""
   if name in ADAPTERS:

@@ -5,7 +5,7 @@ A TFDS builder over ``shapes_scenes.generate_scene``: every example is rendered 
 
 - ``shapes/single``: exactly one object per image (localization), 128 px.
 - ``shapes/multi``: 1 to 6 objects per image (detection, instance and semantic segmentation), 128 px.
-- ``shapes/single_64``, ``shapes/multi_64``: the same at 64 px (fast experiments).
+- ``shapes/single_64``, ``shapes/multi_64``: 64 px, one and 1 to 4 objects (fast experiments).
 
 Splits of 1000 examples or more are rendered by a pool of "spawn" worker processes (``Shapes.NUM_WORKERS``),
 so a script that builds the default sizes needs the usual ``if __name__ == "__main__":`` guard.
@@ -100,8 +100,7 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split: str, num_examples: int):
     config = self.builder_config
-    tasks = ((config.image_size, config.min_objects, config.max_objects, config.seed, _SPLITS.index(split),
-              index) for index in range(num_examples))
+    tasks = (_task(config, split, index) for index in range(num_examples))
     workers = min(os.cpu_count() or 1, 4) if self.NUM_WORKERS is None else self.NUM_WORKERS
     if workers <= 1 or num_examples < _MIN_EXAMPLES_FOR_WORKERS:
       for index, task in enumerate(tasks):
@@ -114,7 +113,10 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
         yield index, example
 
 
+def _task(config: ShapesConfig, split: str, index: int) -> tuple[int, int, int, int, int, int]:
+  return (config.image_size, config.min_objects, config.max_objects, config.seed, _SPLITS.index(split), index)
+
+
 def render(config: ShapesConfig, split: str, index: int) -> shapes_scenes.Scene:
   """The scene of example ``index`` of ``split`` (what the builder stores, before encoding)."""
-  rng = np.random.default_rng(np.random.SeedSequence([config.seed, _SPLITS.index(split), index]))
-  return shapes_scenes.generate_scene(rng, config.image_size, config.min_objects, config.max_objects)
+  return shapes_scenes.render_task(_task(config, split, index))

@@ -265,12 +265,18 @@ def encode_png(array: np.ndarray) -> bytes:
   return buffer.getvalue()
 
 
-def render_encoded(task: tuple[int, int, int, int, int, int]) -> dict:
-  """Renders scene ``(image_size, min_objects, max_objects, seed, split_index, index)`` and returns its TFDS
-  example with PNG-encoded image and masks (work for a process pool: no TensorFlow needed)."""
+def render_task(task: tuple[int, int, int, int, int, int]) -> Scene:
+  """Scene ``(image_size, min_objects, max_objects, seed, split_index, index)``, from its own seed sequence."""
   image_size, min_objects, max_objects, seed, split_index, index = task
   rng = np.random.default_rng(np.random.SeedSequence([seed, split_index, index]))
-  scene = generate_scene(rng, image_size, min_objects, max_objects)
+  return generate_scene(rng, image_size, min_objects, max_objects)
+
+
+def render_encoded(task: tuple[int, int, int, int, int, int]) -> dict:
+  """The TFDS example of ``render_task(task)`` with PNG-encoded image and masks (work for a process pool: no
+  TensorFlow needed)."""
+  scene = render_task(task)
+  index = task[-1]
   return {
       "image": encode_png(scene.image),
       "image_id": index,

@@ -9,6 +9,7 @@ import pytest
 
 from jvision.data import adapters
 from jvision.data import box_transforms
+from jvision.data import shapes_scenes
 
 DETECTION_DATASETS = ["voc/2007", "voc/2012", "coco/2017", "coco_captions"]
 
@@ -136,6 +137,20 @@ def test_empty_object_list_is_an_image_without_objects():
   out = adapters.adapt_voc(raw, 7)
   assert out["boxes"].shape == (0, 4) and out["labels"].shape == (0,)
   assert out["image_id"] == 42
+
+
+@pytest.mark.parametrize("name, count, first", [
+    # TFDS's coco code knows only the number of classes; the names come with the prepared dataset's info.
+    ("voc/2007", 20, "aeroplane"), ("coco/2017", 80, "0"), ("coco/2017_panoptic", 133, "0"),
+    ("oxford_iiit_pet", 37, "Abyssinian")])
+def test_class_names_from_dataset_info(name, count, first, mock_sources):
+  source, _ = mock_sources(name, 1)
+  names = adapters.class_names(source.dataset_info)
+  assert len(names) == count and names[0] == first
+
+
+def test_class_names_of_shapes(tiny_shapes_builder):
+  assert adapters.class_names(tiny_shapes_builder.info) == list(shapes_scenes.CLASS_NAMES)
 
 
 def test_unknown_dataset_lists_the_known_ones():

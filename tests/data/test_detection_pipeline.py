@@ -160,3 +160,12 @@ def test_training_transform_invariants_on_random_rectangles(seed, n, augment):
   assert np.all(out["boxes"][valid][:, 2:] - out["boxes"][valid][:, :2] >= 1.0)  # min_box_size
   np.testing.assert_array_equal(out["labels"][~valid], -1)
   assert not out["instance_masks"][~valid].any()
+
+
+def test_each_epoch_is_a_new_permutation(tiny_shapes_builder):
+  transform = dp.make_transform(train=True, image_size=SIZE, max_objects=MAX_OBJECTS, augment="flip")
+  dataset = dp.make_dataset(tiny_shapes_builder.as_data_source("train"), adapters.adapt_shapes, transform,
+                            batch_size=24, seed=0, num_epochs=2)
+  first, second = list(dataset)
+  assert sorted(first["image_id"]) == sorted(second["image_id"]) == list(range(24))
+  assert list(first["image_id"]) != list(second["image_id"])
