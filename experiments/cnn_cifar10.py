@@ -45,6 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.global_pool = False
 
   config.batch_size = 128
+  config.grad_accum_steps = 1  # Micro-batches per step (gradient accumulation).
   config.total_steps = 39_000  # 100 epochs of 50k images.
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "nesterov"

@@ -44,6 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.global_pool = False
 
   config.batch_size = 64
+  config.grad_accum_steps = 1  # Micro-batches per step (gradient accumulation).
   config.total_steps = 1200  # ~53 epochs of the 1,437 training images.
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"

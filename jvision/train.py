@@ -84,10 +84,11 @@ def create_mesh(devices: Optional[list] = None) -> Mesh:
 def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] = None) -> Experiment:
   """Builds the task, model, optimizer, mesh and data sources named by ``config``."""
   mesh = create_mesh(devices)
-  if config.batch_size % mesh.size:
+  accum_steps = config.get("grad_accum_steps", 1)
+  if accum_steps < 1 or config.batch_size % (mesh.size * accum_steps):
     raise config_lib.ConfigError(
         f"config key 'batch_size' ({config.batch_size}) must be divisible by the number of devices "
-        f"({mesh.size})")
+        f"({mesh.size}) times 'grad_accum_steps' ({accum_steps})")
   task_kwargs = {k: v for k, v in config.task.items() if k != "name"}
   task = tasks.get_task(config.task.name, **task_kwargs)
   model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
@@ -116,18 +117,47 @@ def create_train_state(exp: Experiment, rng: jax.Array) -> TrainState:
                            rng=state_rng, nonfinite_step=jnp.int32(-1))
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> tuple[TrainState, dict]:
-  """One optimization step: ``(state, batch) -> (new_state, metrics)``. Pure; jit it where it is called."""
+def _loss_and_grads(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array, task: Any,
+                    accum_steps: int):
+  """Mean loss, metrics, updated model state and mean gradients, over ``accum_steps`` micro-batches."""
+
+  def micro_step(model_state, micro_batch):
+    def loss_fn(params):
+      return task.loss(state.apply_fn, {"params": params, **model_state}, micro_batch, rng)
+
+    (loss, (metrics, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    return new_model_state, (loss, metrics, grads)
+
+  if accum_steps == 1:
+    model_state, (loss, metrics, grads) = micro_step(state.model_state, batch)
+    return loss, metrics, model_state, grads
+  # Micro-batch j takes rows j, j + k, j + 2k, ...: each device keeps its own rows, no data moves.
+  split = lambda x: jnp.swapaxes(x.reshape(x.shape[0] // accum_steps, accum_steps, *x.shape[1:]), 0, 1)
+  model_state, (losses, metrics, grads) = jax.lax.scan(
+      micro_step, state.model_state, jax.tree.map(split, batch))
+  mean = lambda tree: jax.tree.map(lambda x: jnp.mean(x, axis=0), tree)
+  return jnp.mean(losses), mean(metrics), model_state, mean(grads)
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any, accum_steps: int = 1,
+               guard_nonfinite: bool = True) -> tuple[TrainState, dict]:
+  """One optimization step: ``(state, batch) -> (new_state, metrics)``. Pure; jit it where it is called.
+
+  ``accum_steps > 1`` splits the batch into that many micro-batches and averages their gradients (gradient
+  accumulation: the step of the whole batch at the activation memory of one micro-batch; equal to the
+  whole-batch step for per-example mean losses without batch statistics).
+  With ``guard_nonfinite`` (the trainer's setting), a step whose loss or gradients are not finite leaves
+  params, optimizer and model state as they were and records the step in ``nonfinite_step``.
+  """
   rng = jax.random.fold_in(state.rng, state.step)
-
-  def loss_fn(params):
-    return task.loss(state.apply_fn, {"params": params, **state.model_state}, batch, rng)
-
-  (loss, (metrics, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  loss, metrics, new_model_state, grads = _loss_and_grads(state, batch, rng, task, accum_steps)
+  updated = state.apply_gradients(grads=grads, model_state=new_model_state)
+  metrics = dict(metrics, grad_norm=optax.global_norm(grads))
+  if not guard_nonfinite:
+    return updated, metrics
+  # From the first non-finite step on, keep the last finite params and optimizer state.
   finite = jnp.isfinite(loss) & jax.tree.reduce(
       jnp.logical_and, jax.tree.map(lambda g: jnp.all(jnp.isfinite(g)), grads), jnp.bool_(True))
-  updated = state.apply_gradients(grads=grads, model_state=new_model_state)
-  # From the first non-finite step on, keep the last finite params and optimizer state.
   finite = finite & (state.nonfinite_step < 0)
   keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
   new_state = updated.replace(
@@ -135,7 +165,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> 
       model_state=keep(updated.model_state, state.model_state),
       nonfinite_step=jnp.where(finite | (state.nonfinite_step >= 0), state.nonfinite_step,
                                state.step.astype(jnp.int32)))
-  return new_state, dict(metrics, grad_norm=optax.global_norm(grads))
+  return new_state, metrics
 
 
 def eval_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> Any:
@@ -217,7 +247,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if data_state is not None:
     train_iter.set_state(data_state)
 
-  jit_train_step = jax.jit(lambda s, b: train_step(s, b, task=exp.task),
+  accum_steps = config.get("grad_accum_steps", 1)
+  jit_train_step = jax.jit(lambda s, b: train_step(s, b, task=exp.task, accum_steps=accum_steps),
                            in_shardings=(exp.replicated, exp.batch_sharding),
                            out_shardings=(exp.replicated, exp.replicated), donate_argnums=(0,))
   jit_eval_step = jax.jit(lambda s, b: eval_step(s, b, task=exp.task),

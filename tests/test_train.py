@@ -121,7 +121,7 @@ def test_train_step_freezes_state_from_first_nonfinite_batch():
 
 
 def test_batch_size_must_divide_over_devices():
-  with pytest.raises(config_lib.ConfigError, match="'batch_size' \\(36\\) must be divisible .* \\(8\\)"):
+  with pytest.raises(config_lib.ConfigError, match="'batch_size' \\(36\\) must be divisible .* \\(8\\) times 'grad_accum_steps' \\(1\\)"):
     train.build_experiment(tiny_config("batch_size=36"))
 
 
@@ -144,3 +144,20 @@ def test_bfloat16_compute_trains_with_float32_state(tmp_path):
   # Same data and init: bfloat16 (8-bit mantissa) losses track float32 to about 1%.
   np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=3e-2)
   assert losses["bfloat16"] != losses["float32"]  # The compute dtype really changed.
+
+
+def test_gradient_accumulation_equals_the_whole_batch_step():
+  config = tiny_config("model.batch_norm=false", "model.dropout_rate=0.0")
+  exp = train.build_experiment(config)
+  state = train.create_train_state(exp, jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  batch = {"image": jnp.asarray(rng.normal(size=(32, 8, 8, 1)), jnp.float32),
+           "label": jnp.asarray(rng.integers(0, 10, 32), jnp.int32)}
+  whole, whole_metrics = jax.jit(lambda s, b: train.train_step(s, b, task=exp.task))(state, batch)
+  for accum in (2, 4):
+    micro, micro_metrics = jax.jit(lambda s, b: train.train_step(s, b, task=exp.task, accum_steps=accum))(
+        state, batch)
+    chex.assert_trees_all_close(micro.params, whole.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(micro_metrics["loss"], whole_metrics["loss"], rtol=1e-5)
+  with pytest.raises(config_lib.ConfigError, match=r"times 'grad_accum_steps' \(3\)"):
+    train.build_experiment(tiny_config("grad_accum_steps=3"))

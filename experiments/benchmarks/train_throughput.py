@@ -52,7 +52,8 @@ def time_steps(step_once, steps: int, repeats: int, warmup: int = 3) -> float:
   return statistics.median(rates)
 
 
-def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats: int) -> float:
+def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats: int,
+                          guard_nonfinite: bool = True) -> float:
   import optax
   from jvision import train
   from jvision.tasks.classification import ClassificationTask
@@ -68,7 +69,8 @@ def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats
       apply_fn=model.apply, params=variables["params"], tx=tx,
       model_state={k: v for k, v in variables.items() if k != "params"}, rng=jax.random.PRNGKey(1),
       nonfinite_step=jnp.int32(-1))
-  step = jax.jit(lambda s, b: train.train_step(s, b, task=task), donate_argnums=(0,))
+  step = jax.jit(lambda s, b: train.train_step(s, b, task=task, guard_nonfinite=guard_nonfinite),
+                 donate_argnums=(0,))
   batch_data = {"image": images, "label": labels}
   holder = [state]
 
