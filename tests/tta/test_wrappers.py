@@ -56,7 +56,8 @@ def test_augmentations_share_one_traced_model_call_per_image_size():
   # loop over the augmentations would trace 9 times.
   assert calls == [(1, 8, 8, 2), (1, 8, 8, 2)]
   calls.clear()
-  tta.SegmentationTTA(counting_model(), tta.Compose([tta.HorizontalFlip(), tta.Scale([2.0])]))({"kernel": KERNEL}, images)
+  flip_and_scale = tta.Compose([tta.HorizontalFlip(), tta.Scale([2.0])])
+  tta.SegmentationTTA(counting_model(), flip_and_scale)({"kernel": KERNEL}, images)
   assert calls == [(1, 8, 8, 2), (1, 8, 8, 2), (1, 16, 16, 2)]  # one vmapped trace per image size
 
 

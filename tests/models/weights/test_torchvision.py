@@ -109,7 +109,8 @@ def test_vgg_classifier_reorders_torch_nchw_flatten():
   state, index, inp = {}, 0, 3
   for num_convs, width in zip((1, 1, 2, 2, 2), (64, 128, 256, 512, 512)):  # VGG-11
     for _ in range(num_convs):
-      state[f"features.{index}.weight"] = rng.randn(width, inp, 3, 3).astype(np.float32) * np.sqrt(2 / (9 * inp))
+      kernel = rng.randn(width, inp, 3, 3) * np.sqrt(2 / (9 * inp))
+      state[f"features.{index}.weight"] = kernel.astype(np.float32)
       state[f"features.{index}.bias"] = 0.1 * rng.randn(width).astype(np.float32)
       index, inp = index + 2, width
     index += 1
@@ -218,7 +219,8 @@ def test_vit_state_dict_matches_a_torch_forward():
     state.update({prefix + "ln_1.weight": 1 + r(d), prefix + "ln_1.bias": r(d),
                   prefix + "self_attention.in_proj_weight": r(3 * d, d),
                   prefix + "self_attention.in_proj_bias": r(3 * d),
-                  prefix + "self_attention.out_proj.weight": r(d, d), prefix + "self_attention.out_proj.bias": r(d),
+                  prefix + "self_attention.out_proj.weight": r(d, d),
+                  prefix + "self_attention.out_proj.bias": r(d),
                   prefix + "ln_2.weight": 1 + r(d), prefix + "ln_2.bias": r(d),
                   prefix + "mlp.0.weight": r(mlp, d), prefix + "mlp.0.bias": r(mlp),
                   prefix + "mlp.3.weight": r(d, mlp), prefix + "mlp.3.bias": r(d)})
