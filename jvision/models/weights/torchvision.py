@@ -130,6 +130,9 @@ def _vit_module(name: str) -> str:
 
 def _vit(architecture, state, source, model_kwargs):
   state = dict(state)
+  missing = [k for k in ("conv_proj.weight", "class_token", "encoder.pos_embedding") if k not in state]
+  if missing:
+    raise KeyError(f"{source}: not a torchvision ViT state dict; missing {', '.join(missing)}")
   flat = {}
   width = state["conv_proj.weight"].shape[0]
   num_heads = model_kwargs.get("num_heads", {"vit_b16": 12, "vit_tiny": 3}[architecture])
