@@ -137,6 +137,8 @@ def test_bad_state_dicts_are_refused_by_name(tmp_path):
   state = _resnet18_state_dict()
   with pytest.raises(KeyError, match="unknown parameter names.*params/layer1_0/conv9/kernel"):
     torchvision.import_torchvision("resnet18", {**state, "layer1.0.conv9.weight": np.zeros((64, 64, 3, 3))})
+  with pytest.raises(KeyError, match="not a torchvision ViT state dict; missing conv_proj.weight"):
+    torchvision.import_torchvision("vit_b16", state)
   with pytest.raises(KeyError, match="unknown torchvision parameter names: features.99.weight"):
     torchvision.import_torchvision("vgg11", {"features.99.weight": np.zeros((3, 3, 3, 3))})
   with pytest.raises(ValueError, match=r"shape mismatch for params/conv1/kernel"):
