@@ -21,7 +21,7 @@ from flax import traverse_util
 
 
 def head_name(model: nn.Module) -> str:
-  """The top-level parameter name of ``model``'s classifier (``head_name`` class attribute of jvision models)."""
+  """The top-level parameter name of ``model``'s classifier (the ``head_name`` of jvision models)."""
   name = getattr(model, "head_name", None)
   if name is None:
     raise ValueError(f"{type(model).__name__} declares no head_name; pass head=... explicitly")

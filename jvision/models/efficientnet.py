@@ -4,9 +4,10 @@ and depth by compound coefficients.
 
 Submodule names follow Keras applications (``stem_conv``, ``block2a/expand_conv``, ``block2a/dwconv``,
 ``block2a/se_reduce``, ``top_conv``, ``classifier``), whose checkpoints ``jvision.models.weights`` imports.
-Convolutions use TensorFlow "SAME" padding as Keras does (torchvision pads stride-2 convs symmetrically).
-``input_scale``/``input_offset`` fold Keras's in-model Rescaling and Normalization layers (x * scale + offset
-per channel); left ``None``, the model expects already normalized images. Batch norm epsilon is 1e-3.
+Convolutions use TensorFlow "SAME" padding as Keras does; ``same_padding=False`` pads (k - 1) // 2 on every
+side as torchvision does (they differ for stride 2). ``input_scale``/``input_offset`` fold Keras's in-model
+Rescaling and Normalization layers (x * scale + offset per channel); left ``None``, the model expects
+already normalized images. Batch norm epsilon: 1e-3 (Keras), 1e-5 (torchvision B0..B3).
 
 Features (``return_features=True``): ``stem`` (stride 2), ``stage1``..``stage7`` (the last block of each
 stage; strides 2, 4, 8, 16, 16, 32, 32) and ``top`` (after the 1x1 head conv, stride 32).
@@ -45,6 +46,8 @@ class MBConv(nn.Module):
   expand_ratio: int
   se_ratio: float = 0.25
   drop_rate: float = 0.0
+  bn_epsilon: float = 1e-3
+  same_padding: bool = True
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -52,15 +55,16 @@ class MBConv(nn.Module):
   def __call__(self, x, train: bool):
     conv = functools.partial(nn.Conv, padding="SAME", use_bias=False, dtype=self.dtype,
                              param_dtype=self.param_dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                             dtype=self.dtype, param_dtype=self.param_dtype)
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99,
+                             epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     filters_in = x.shape[-1]
     filters = filters_in * self.expand_ratio
     y = x
     if self.expand_ratio != 1:
       y = nn.swish(norm(name="expand_bn")(conv(filters, (1, 1), name="expand_conv")(y)))
-    y = conv(filters, (self.kernel_size, self.kernel_size), (self.strides, self.strides),
-             feature_group_count=filters, name="dwconv")(y)
+    k = self.kernel_size
+    y = conv(filters, (k, k), (self.strides, self.strides), feature_group_count=filters,
+             padding="SAME" if self.same_padding else [((k - 1) // 2, (k - 1) // 2)] * 2, name="dwconv")(y)
     y = nn.swish(norm(name="bn")(y))
     squeezed = jnp.mean(y, axis=(1, 2), keepdims=True)
     squeezed = nn.swish(nn.Conv(max(1, int(filters_in * self.se_ratio)), (1, 1), dtype=self.dtype,
@@ -84,6 +88,8 @@ class EfficientNet(nn.Module):
   num_classes: int = 1000
   input_scale: Optional[Sequence[float]] = None
   input_offset: Optional[Sequence[float]] = None
+  bn_epsilon: float = 1e-3
+  same_padding: bool = True
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
   head_name = "classifier"
@@ -92,14 +98,15 @@ class EfficientNet(nn.Module):
   def __call__(self, images, train: bool = False, return_features: bool = False):
     """Returns logits ``[B, num_classes]``, or ``(logits, features)`` with ``return_features``."""
     inputs.check_images(images, type(self).__name__)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                             dtype=self.dtype, param_dtype=self.param_dtype)
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99,
+                             epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     x = jnp.asarray(images, jnp.float32)
     if self.input_scale is not None:
       x = x * jnp.asarray(self.input_scale, jnp.float32)
     if self.input_offset is not None:
       x = x + jnp.asarray(self.input_offset, jnp.float32)
-    x = nn.Conv(round_filters(32, self.width), (3, 3), (2, 2), padding="SAME", use_bias=False,
+    x = nn.Conv(round_filters(32, self.width), (3, 3), (2, 2),
+                padding="SAME" if self.same_padding else ((1, 1), (1, 1)), use_bias=False,
                 dtype=self.dtype, param_dtype=self.param_dtype, name="stem_conv")(jnp.asarray(x, self.dtype))
     x = nn.swish(norm(name="stem_bn")(x))
     features = {"stem": x}
@@ -108,8 +115,9 @@ class EfficientNet(nn.Module):
     for i, ((kernel, _, _, filters_out, expand, strides), n) in enumerate(zip(STAGES, repeats), start=1):
       for j in range(n):
         x = MBConv(round_filters(filters_out, self.width), kernel, strides if j == 0 else 1, expand,
-                   drop_rate=self.drop_connect_rate * block / total, dtype=self.dtype,
-                   param_dtype=self.param_dtype, name=f"block{i}{chr(ord('a') + j)}")(x, train)
+                   drop_rate=self.drop_connect_rate * block / total, bn_epsilon=self.bn_epsilon,
+                   same_padding=self.same_padding, dtype=self.dtype, param_dtype=self.param_dtype,
+                   name=f"block{i}{chr(ord('a') + j)}")(x, train)
         block += 1
       features[f"stage{i}"] = x
     x = nn.Conv(round_filters(1280, self.width), (1, 1), use_bias=False, dtype=self.dtype,

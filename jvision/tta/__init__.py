@@ -1,6 +1,6 @@
 """Test-time augmentation in JAX: transforms with inverses, merge modes, and model wrappers.
 
-What ttach offers (Kuzin et al., github.com/qubvel/ttach), with all augmentations of a batch in one jitted
+What ttach offers (github.com/qubvel/ttach), with all augmentations of a batch in one jitted
 call, merge modes that are defined for negative logits, and detection with NMS or weighted box fusion.
 
     tta = jvision.tta.ClassificationTTA(lambda v, x: model.apply(v, x), jvision.tta.d4_transform(), "mean")

@@ -90,9 +90,14 @@ class VerticalFlip(Transform):
     return jnp.where(p, flipped, boxes)
 
 
-def _rotate(x, k):
-  """Rotates [B, H, W, ...] by k quarter turns counter-clockwise (as seen with row 0 at the top)."""
-  return jax.lax.switch(k % 4, [lambda x, i=i: jnp.rot90(x, i, axes=(1, 2)) for i in range(4)], x)
+def _rotate(x, k, turns: Sequence[int]):
+  """Rotates [B, H, W, ...] by k quarter turns counter-clockwise (row 0 at the top); ``k`` may be traced and
+  is one of ``turns``, so that only those rotations are compiled (a non-square image allows 0 and 2 only)."""
+  turns = sorted({t % 4 for t in turns})
+  if len(turns) == 1:
+    return jnp.rot90(x, turns[0], axes=(1, 2))
+  index = sum(jnp.where(k % 4 == t, i, 0) for i, t in enumerate(turns))
+  return jax.lax.switch(index, [lambda x, t=t: jnp.rot90(x, t, axes=(1, 2)) for t in turns], x)
 
 
 def _unrotate_points(x, y, k):
@@ -117,10 +122,10 @@ class Rotate90(Transform):
   def augment_image(self, images, p):
     if images.shape[1] != images.shape[2] and any(a % 180 for a in self.params):
       raise ValueError(f"Rotate90 by 90/270 degrees needs square images; got {tuple(images.shape)}")
-    return _rotate(images, p // 90)
+    return _rotate(images, p // 90, [a // 90 for a in self.params])
 
   def deaugment_mask(self, masks, p, size):
-    return _rotate(masks, -(p // 90))
+    return _rotate(masks, -(p // 90), [-(a // 90) for a in self.params])
 
   def deaugment_keypoints(self, keypoints, p):
     x, y = _unrotate_points(keypoints[..., 0], keypoints[..., 1], p // 90)

@@ -80,7 +80,7 @@ class _Wrapper:
 
 
 class ClassificationTTA(_Wrapper):
-  """``apply_fn -> [B, K]`` logits; merged ``[B, K]`` (see ``jvision.tta.merge_modes`` for each mode's domain)."""
+  """``apply_fn -> [B, K]`` logits; merged ``[B, K]`` (``jvision.tta.merge_modes`` gives each mode's domain)."""
 
   def _augmented(self, variables, images):
     return run_augmented(self.transform, self.apply_fn, variables, images, lambda t, y, p: y)

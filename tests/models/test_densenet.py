@@ -1,4 +1,4 @@
-"""Tests for jvision/models/densenet.py (Keras equivalence: tests/models/weights/test_keras_applications.py)."""
+"""Tests for jvision/models/densenet.py (Keras equivalence: tests/models/weights/)."""
 
 import chex
 import jax

@@ -25,16 +25,18 @@ def test_parameter_count_matches_the_torchvision_model(constructor, expected):
 def test_resnet18_on_32x32_gives_logits_and_strided_features():
   model = resnet.ResNet18(num_classes=10)
   x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
-  variables = model.init(jax.random.key(1), x)
-  logits, features = model.apply(variables, x, return_features=True)
+  variables = jax.jit(model.init)(jax.random.key(1), x)
+  logits = jax.jit(model.apply)(variables, x)
   chex.assert_shape(logits, (2, 10))
   chex.assert_tree_all_finite(logits)
-  assert {k: v.shape for k, v in features.items()} == {
-      "stem": (2, 16, 16, 64), "layer1": (2, 8, 8, 64), "layer2": (2, 4, 4, 128),
-      "layer3": (2, 2, 2, 256), "layer4": (2, 1, 1, 512)}
-  cifar = resnet.ResNet18(num_classes=10, cifar_stem=True)
-  _, cifar_features = cifar.apply(cifar.init(jax.random.key(1), x), x, return_features=True)
-  assert cifar_features["layer4"].shape == (2, 4, 4, 512)
+  for cifar_stem, strides in ((False, (2, 4, 4, 8, 16, 32)), (True, (1, 1, 1, 2, 4, 8))):
+    model = resnet.ResNet18(num_classes=10, cifar_stem=cifar_stem)
+    shapes = jax.eval_shape(model.init, jax.random.key(1), x)
+    _, features = jax.eval_shape(lambda v, x, m=model: m.apply(v, x, return_features=True), shapes, x)
+    names = ("stem", "layer1", "layer2", "layer3", "layer4")
+    widths = (64, 64, 128, 256, 512)
+    expected = {n: (2, 32 // s, 32 // s, c) for n, s, c in zip(names, strides[:1] + strides[2:], widths)}
+    assert {k: v.shape for k, v in features.items()} == expected
 
 
 def _conv_reference(x, kernel, stride, pad):
@@ -86,7 +88,7 @@ def test_bottleneck_stride_placement():
 
 
 def test_train_mode_updates_batch_stats_and_bfloat16_compute_keeps_float32_params():
-  model = resnet.ResNet18(num_classes=3, dtype=jnp.bfloat16)
+  model = resnet.ResNet(stage_sizes=(1, 1), width=8, num_classes=3, dtype=jnp.bfloat16)
   x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
   variables = model.init(jax.random.key(1), x)
   assert jax.tree.leaves(variables["params"])[0].dtype == jnp.float32

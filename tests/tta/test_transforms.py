@@ -98,6 +98,9 @@ def test_bad_transforms_are_refused_with_a_clear_message():
     T.Rotate90([45])
   with pytest.raises(ValueError, match="needs square images"):
     T.Rotate90().augment_image(jnp.zeros((1, 4, 6, 1)), 90)
+  # Half turns alone are fine on a non-square image.
+  wide = jnp.asarray(IMAGE[:, :4])
+  chex.assert_trees_all_close(T.Rotate90([180]).augment_image(wide, 180), np.rot90(IMAGE[:, :4], 2, axes=(1, 2)))
   with pytest.raises(ValueError, match="do not fit"):
     T.FiveCrops(8, 8).augment_image(jnp.zeros((1, 4, 6, 1)), 0)
   with pytest.raises(ValueError, match="positive"):

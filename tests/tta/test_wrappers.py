@@ -56,7 +56,8 @@ def test_augmentations_share_one_traced_model_call_per_image_size():
   # loop over the augmentations would trace 9 times.
   assert calls == [(1, 8, 8, 2), (1, 8, 8, 2)]
   calls.clear()
-  tta.SegmentationTTA(counting_model(), tta.Compose([tta.HorizontalFlip(), tta.Scale([2.0])]))({"kernel": KERNEL}, images)
+  flip_and_scale = tta.Compose([tta.HorizontalFlip(), tta.Scale([2.0])])
+  tta.SegmentationTTA(counting_model(), flip_and_scale)({"kernel": KERNEL}, images)
   assert calls == [(1, 8, 8, 2), (1, 8, 8, 2), (1, 16, 16, 2)]  # one vmapped trace per image size
 
 
@@ -146,3 +147,10 @@ def test_wrappers_refuse_bad_configurations():
     tta.DetectionTTA(_rectangle_detector, tta.d4_transform(), "gmean")
   with pytest.raises(ValueError, match=r"TTA expects images \[B, H, W, C\]"):
     tta.ClassificationTTA(lambda v, x: x, tta.hflip_transform())(None, jnp.zeros((4, 4, 3)))
+
+
+def test_half_turns_and_flips_run_vmapped_on_non_square_images():
+  images = np.random.RandomState(5).randn(2, 4, 6, 2).astype(np.float32)
+  transform = tta.Compose([tta.VerticalFlip(), tta.Rotate90([180])])
+  augmented = tta.SegmentationTTA(lambda v, x: x * 2.0, transform).augmented(None, images)
+  chex.assert_trees_all_close(augmented, np.broadcast_to(2 * images, (4,) + images.shape))

@@ -6,11 +6,13 @@ conv ``weight`` OIHW -> ``kernel`` HWIO; linear ``weight`` [out, in] -> ``kernel
 in ``batch_stats`` (``num_batches_tracked`` is dropped). VGG's first classifier layer also reorders its
 inputs from torch's NCHW flatten to jvision's NHWC flatten; ViT's packed ``in_proj_weight`` [3D, D] is split
 into flax's query/key/value kernels [D, heads, head_dim]. Architectures: ResNet-18..101, VGG-11..19 (with and
-without BN), DenseNet-121/169, ViT-B/16 and ViT-Tiny/16 (torchvision's ``vit_b_16`` naming).
+without BN), DenseNet-121/169, EfficientNet-B0..B3 (symmetric padding, BN epsilon 1e-5), ViT-B/16 and
+ViT-Tiny/16 (torchvision's ``vit_b_16`` naming).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any, Callable, Mapping, Union
@@ -19,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jvision.models import densenet, resnet, vgg, vit
+from jvision.models import densenet, efficientnet, resnet, vgg, vit
 from jvision.models.weights import assign, files
 
 StateDict = Mapping[str, np.ndarray]
@@ -128,6 +130,9 @@ def _vit_module(name: str) -> str:
 
 def _vit(architecture, state, source, model_kwargs):
   state = dict(state)
+  missing = [k for k in ("conv_proj.weight", "class_token", "encoder.pos_embedding") if k not in state]
+  if missing:
+    raise KeyError(f"{source}: not a torchvision ViT state dict; missing {', '.join(missing)}")
   flat = {}
   width = state["conv_proj.weight"].shape[0]
   num_heads = model_kwargs.get("num_heads", {"vit_b16": 12, "vit_tiny": 3}[architecture])
@@ -161,7 +166,37 @@ def _vit(architecture, state, source, model_kwargs):
   return vit.VisionTransformer(**kwargs), flat
 
 
+def _efficientnet_modules(depth: float) -> dict[str, str]:
+  """torchvision ``features.S.B.block.I.J`` -> jvision (Keras-style) names, for a depth multiplier."""
+  names = {"features.0.0": "stem_conv", "features.0.1": "stem_bn", "features.8.0": "top_conv",
+           "features.8.1": "top_bn", "classifier.1": "classifier"}
+  for stage, (_, repeats, _, _, expand, _) in enumerate(efficientnet.STAGES, start=1):
+    for block in range(int(math.ceil(depth * repeats))):
+      prefix, target = f"features.{stage}.{block}.block", f"block{stage}{chr(ord('a') + block)}"
+      parts = (["expand"] if expand != 1 else []) + ["dw", "se", "project"]
+      for i, part in enumerate(parts):
+        if part == "se":
+          names[f"{prefix}.{i}.fc1"], names[f"{prefix}.{i}.fc2"] = f"{target}/se_reduce", f"{target}/se_expand"
+        else:
+          conv, bn = {"expand": ("expand_conv", "expand_bn"), "dw": ("dwconv", "bn"),
+                      "project": ("project_conv", "project_bn")}[part]
+          names[f"{prefix}.{i}.0"], names[f"{prefix}.{i}.1"] = f"{target}/{conv}", f"{target}/{bn}"
+  return names
+
+
+def _efficientnet(architecture, state, source, model_kwargs):
+  constructor = getattr(efficientnet, f"EfficientNetB{architecture[-1]}")
+  kwargs = {"bn_epsilon": 1e-5, "same_padding": False}
+  if "classifier.1.weight" in state:
+    kwargs["num_classes"] = state["classifier.1.weight"].shape[0]
+  kwargs.update(model_kwargs)
+  model = constructor(**kwargs)
+  # Depthwise weights [C, 1, k, k] become [k, k, 1, C] by the OIHW -> HWIO transpose: flax's grouped kernel.
+  return model, _rename(state, _efficientnet_modules(model.depth).get, source)
+
+
 _CONVERTERS = {**{f"resnet{d}": _resnet for d in (18, 34, 50, 101)},
+               **{f"efficientnet_b{i}": _efficientnet for i in range(4)},
                "vit_b16": _vit, "vit_tiny": _vit,
                "densenet121": _densenet, "densenet169": _densenet,
                **{f"vgg{d}{bn}": _vgg for d in (11, 13, 16, 19) for bn in ("", "_bn")}}

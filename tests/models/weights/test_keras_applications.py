@@ -71,15 +71,16 @@ def test_resnet50_weights_only_file_imports_to_equal_logits_and_features(tmp_pat
 
 
 def test_checkpoint_without_classifier_keeps_a_fresh_head(tmp_path):
-  keras_model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+  keras_model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
   _randomize_biases_and_statistics(keras_model, seed=3)
-  path = str(tmp_path / "resnet50_notop.h5")  # legacy full-model HDF5
+  path = str(tmp_path / "vgg16_notop.h5")  # legacy full-model HDF5
   keras_model.save(path)
-  model, variables = keras_applications.import_keras("resnet50", path, num_classes=4)
-  x = np.random.RandomState(4).randn(1, 32, 32, 3).astype(np.float32)
+  model, variables = keras_applications.import_keras("vgg16", path, num_classes=4, classifier_width=8,
+                                                     pool_to=1)
+  x = np.random.RandomState(4).uniform(-100, 150, (1, 32, 32, 3)).astype(np.float32)
   _, features = model.apply(variables, x, return_features=True)
-  _assert_close(features["layer4"], np.asarray(keras_model(x)), "layer4")
-  chex.assert_shape(variables["params"]["fc"]["kernel"], (2048, 4))
+  _assert_close(features["pool5"], np.asarray(keras_model(x)), "pool5")
+  chex.assert_shape(variables["params"]["fc3"]["kernel"], (8, 4))
 
 
 def test_missing_file_and_unknown_architecture_are_named():

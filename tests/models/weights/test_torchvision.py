@@ -11,7 +11,7 @@ import pytest
 
 from flax import traverse_util
 
-from jvision.models import densenet
+from jvision.models import densenet, efficientnet
 from jvision.models.weights import files, torchvision
 
 
@@ -109,7 +109,8 @@ def test_vgg_classifier_reorders_torch_nchw_flatten():
   state, index, inp = {}, 0, 3
   for num_convs, width in zip((1, 1, 2, 2, 2), (64, 128, 256, 512, 512)):  # VGG-11
     for _ in range(num_convs):
-      state[f"features.{index}.weight"] = rng.randn(width, inp, 3, 3).astype(np.float32) * np.sqrt(2 / (9 * inp))
+      kernel = rng.randn(width, inp, 3, 3) * np.sqrt(2 / (9 * inp))
+      state[f"features.{index}.weight"] = kernel.astype(np.float32)
       state[f"features.{index}.bias"] = 0.1 * rng.randn(width).astype(np.float32)
       index, inp = index + 2, width
     index += 1
@@ -136,6 +137,8 @@ def test_bad_state_dicts_are_refused_by_name(tmp_path):
   state = _resnet18_state_dict()
   with pytest.raises(KeyError, match="unknown parameter names.*params/layer1_0/conv9/kernel"):
     torchvision.import_torchvision("resnet18", {**state, "layer1.0.conv9.weight": np.zeros((64, 64, 3, 3))})
+  with pytest.raises(KeyError, match="not a torchvision ViT state dict; missing conv_proj.weight"):
+    torchvision.import_torchvision("vit_b16", state)
   with pytest.raises(KeyError, match="unknown torchvision parameter names: features.99.weight"):
     torchvision.import_torchvision("vgg11", {"features.99.weight": np.zeros((3, 3, 3, 3))})
   with pytest.raises(ValueError, match=r"shape mismatch for params/conv1/kernel"):
@@ -218,7 +221,8 @@ def test_vit_state_dict_matches_a_torch_forward():
     state.update({prefix + "ln_1.weight": 1 + r(d), prefix + "ln_1.bias": r(d),
                   prefix + "self_attention.in_proj_weight": r(3 * d, d),
                   prefix + "self_attention.in_proj_bias": r(3 * d),
-                  prefix + "self_attention.out_proj.weight": r(d, d), prefix + "self_attention.out_proj.bias": r(d),
+                  prefix + "self_attention.out_proj.weight": r(d, d),
+                  prefix + "self_attention.out_proj.bias": r(d),
                   prefix + "ln_2.weight": 1 + r(d), prefix + "ln_2.bias": r(d),
                   prefix + "mlp.0.weight": r(mlp, d), prefix + "mlp.0.bias": r(mlp),
                   prefix + "mlp.3.weight": r(d, mlp), prefix + "mlp.3.bias": r(d)})
@@ -248,3 +252,46 @@ def test_vit_state_dict_matches_a_torch_forward():
     y = torch.nn.functional.layer_norm(y, (d,), t["encoder.ln.weight"], t["encoder.ln.bias"], 1e-6)
     expected = torch.nn.functional.linear(y[:, 0], t["heads.head.weight"], t["heads.head.bias"]).numpy()
   chex.assert_trees_all_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_efficientnet_names_padding_and_epsilon_follow_torchvision():
+  small = {"width": 0.25, "depth": 0.6}  # B0's layout, fewer channels and blocks, so the test stays fast
+  shapes = jax.eval_shape(efficientnet.EfficientNetB0(num_classes=3, **small).init, jax.random.key(0),
+                          np.zeros((1, 32, 32, 3)))
+  rng = np.random.RandomState(0)
+  variables = jax.tree.map(lambda s: (0.2 * rng.randn(*s.shape)).astype(np.float32), shapes)
+  variables["batch_stats"] = jax.tree.map(lambda v: np.abs(v) + 0.5, variables["batch_stats"])
+  flat = traverse_util.flatten_dict(variables, sep="/")
+  # torchvision's efficientnet_b0 names: features.0 stem, features.1..7 stages of MBConv
+  # (block.0 expand unless expand_ratio is 1, then depthwise, SE fc1/fc2, project), features.8 head conv.
+  state = {}
+  for path, value in flat.items():
+    module, leaf = "/".join(path.split("/")[1:-1]), path.split("/")[-1]
+    if module.startswith("block"):
+      stage, block, part = int(module[5]), ord(module[6]) - ord("a"), module.split("/")[1]
+      order = (["expand_conv", "expand_bn"] if stage > 1 else []) + ["dwconv", "bn", "se_reduce", "se_expand",
+                                                                     "project_conv", "project_bn"]
+      index = order.index(part)
+      sub = {"se_reduce": "fc1", "se_expand": "fc2"}.get(part, str(index % 2))
+      torch_module = f"features.{stage}.{block}.block.{index // 2}.{sub}"
+    else:
+      torch_module = {"stem_conv": "features.0.0", "stem_bn": "features.0.1", "top_conv": "features.8.0",
+                      "top_bn": "features.8.1", "classifier": "classifier.1"}[module]
+    torch_leaf = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean",
+                  "var": "running_var"}[leaf]
+    value = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value.T if value.ndim == 2 else value
+    state[f"{torch_module}.{torch_leaf}"] = value
+  assert "features.1.0.block.1.fc2.weight" in state and "features.6.2.block.3.1.running_var" in state
+  model, imported = torchvision.import_torchvision("efficientnet_b0", state, **small)
+  chex.assert_trees_all_close(imported, variables)
+  assert (model.same_padding, model.bn_epsilon, model.num_classes) == (False, 1e-5, 3)
+  # The stem with torch's semantics: symmetric padding 1 at stride 2, BN with epsilon 1e-5, SiLU.
+  x = rng.randn(1, 16, 16, 3).astype(np.float32)
+  _, features = jax.jit(lambda v, x: model.apply(v, x, return_features=True))(imported, x)
+  y = _torch_conv(x.transpose(0, 3, 1, 2), state["features.0.0.weight"], 2, 1)
+  shape = (1, -1, 1, 1)
+  y = ((y - state["features.0.1.running_mean"].reshape(shape))
+       / np.sqrt(state["features.0.1.running_var"].reshape(shape) + 1e-5)
+       * state["features.0.1.weight"].reshape(shape) + state["features.0.1.bias"].reshape(shape))
+  y = y / (1 + np.exp(-y))
+  chex.assert_trees_all_close(features["stem"], y.transpose(0, 2, 3, 1), atol=1e-4, rtol=1e-4)
