@@ -34,8 +34,10 @@ def _follow(step: np.ndarray, pos: np.ndarray, end: np.ndarray, mark: np.ndarray
 
 def token_starts(data: np.ndarray, chunk: int = 4096) -> np.ndarray:
   """Byte offsets ``[T]`` (int64) of the tokens of a stream of dlib integers ``data`` (uint8 ``[N]``)."""
+  if chunk < _MAX_TOKEN:
+    raise ValueError(f"chunk must be at least {_MAX_TOKEN} bytes (the longest integer), got {chunk}")
   n = data.size
-  step = np.ones(n + 16, np.int64)
+  step = np.ones(n + 16, np.uint8)  # Token length at every byte (small dtype: the files are ~100 MB).
   step[:n] += data & 0x0F
   valid = np.zeros(n + 16, bool)
   valid[:n] = ((data & 0x70) == 0) & ((data & 0x0F) <= 8)
@@ -66,13 +68,12 @@ def decode_ints(data: np.ndarray) -> np.ndarray:
   data = np.asarray(data, np.uint8).reshape(-1)
   starts = token_starts(data)
   head = data[starts]
-  size = head & 0x0F
+  size = (head & 0x0F).astype(np.int64)
   padded = np.concatenate([data, np.zeros(_MAX_TOKEN, np.uint8)])
-  values = np.zeros(len(starts), np.int64)
-  for j in range(int(size.max(initial=0))):
-    byte = padded[starts + 1 + j].astype(np.int64) << (8 * j)
-    byte[size <= j] = 0
-    values |= byte
+  # Every byte position seen as the start of an unaligned little-endian 8-byte word (a view, no copy).
+  words = np.ndarray(shape=(data.size + 1,), dtype="<u8", buffer=padded, strides=(1,))
+  masks = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], np.uint64)
+  values = (words[starts + 1] & masks[size]).astype(np.int64)
   negative = (head & 0x80) != 0
   values[negative] = -values[negative]
   return values

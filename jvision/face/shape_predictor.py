@@ -67,14 +67,26 @@ class _Tokens:
     return int(self.take(1)[0])
 
   def floats(self, n: int) -> np.ndarray:
-    pairs = self.take(2 * n).reshape(n, 2)
-    if np.isin(pairs[:, 1], _SPECIAL_EXPONENTS).any():
-      raise ValueError(f"{self.name}: non-finite value in shape predictor")
-    return (pairs[:, 0] * np.exp2(pairs[:, 1].astype(np.float64))).astype(np.float32)
+    return _to_float(self.take(2 * n).reshape(n, 2), self.name)
 
   def column(self) -> np.ndarray:
     rows, cols = abs(self.int()), abs(self.int())  # dlib writes negated sizes in its current matrix format.
     return self.floats(rows * cols)
+
+  def columns(self, count: int) -> np.ndarray:
+    """``count`` consecutive column vectors of one length ``[count, length]`` (checked), in one slice."""
+    length = abs(int(self.values[self.pos])) * abs(int(self.values[self.pos + 1]))
+    block = self.take(count * (2 + 2 * length)).reshape(count, 2 + 2 * length)
+    if (np.abs(block[:, 0]) * np.abs(block[:, 1]) != length).any():
+      raise ValueError(f"{self.name}: leaf vectors of different lengths")
+    return _to_float(block[:, 2:].reshape(count, length, 2), self.name)
+
+
+def _to_float(pairs: np.ndarray, name: str) -> np.ndarray:
+  """dlib float_details ``[..., (mantissa, exponent)]`` -> float32."""
+  if (pairs[..., 1] >= min(_SPECIAL_EXPONENTS)).any():
+    raise ValueError(f"{name}: non-finite value in shape predictor")
+  return (pairs[..., 0] * np.exp2(pairs[..., 1].astype(np.float64))).astype(np.float32)
 
 
 def parse_shape_predictor(data: bytes | np.ndarray, name: str = "<bytes>") -> ShapePredictorModel:
@@ -99,7 +111,7 @@ def parse_shape_predictor(data: bytes | np.ndarray, name: str = "<bytes>") -> Sh
       num_leaves = t.int()
       if num_leaves != num_splits + 1:
         raise ValueError(f"{name}: tree with {num_splits} splits has {num_leaves} leaves")
-      leaves.append(np.stack([t.column() for _ in range(num_leaves)]))
+      leaves.append(t.columns(num_leaves))
   anchors = [t.take(t.int()) for _ in range(t.int())]
   deltas = []
   for _ in range(t.int()):
