@@ -16,6 +16,8 @@ from jvision import registry
 # Config name -> "module:constructor". Add a line here when adding an architecture.
 MODELS = {
     "cnn": "jvision.models.cnn:CNN",
+    "dlib_resnet": "jvision.models.dlib_resnet:DlibResNet",
+    "mmod_detector": "jvision.models.mmod_detector:MMODDetector",
 }
 
 
