@@ -18,6 +18,7 @@ from jvision import registry
 # with TFDS) only when the dataset is asked for.
 EMBEDDED_BUILDERS = {
     "digits": "jvision.data.digits:Digits",
+    "lfw_faces": "jvision.data.lfw_faces:LfwFaces",
 }
 
 
