@@ -42,7 +42,7 @@ def test_landmarks_and_encodings_equal_face_recognitions(model, face_recognition
     assert a.shape == (128,) and np.linalg.norm(a - b) <= 0.01
 
 
-def test_same_person_is_recognized(lfw_photos):
+def test_same_person_is_recognized(lfw_photos, models_dir):
   encodings = jf.face_encodings(lfw_photos[0], [(45, 195, 195, 45)])
   assert jf.compare_faces(encodings, encodings[0]) == [True]
 

@@ -42,6 +42,7 @@ def test_output_lines(folders, models_dir):
 
 
 def test_names_agree_with_face_recognitions_cli(folders, face_recognition):
+  pytest.importorskip("click")
   from face_recognition import face_recognition_cli
   known, unknown = folders
   out = io.StringIO()
