@@ -6,8 +6,8 @@ As dlib's ``get_face_chip_details`` + ``extract_image_chip`` (used by face_recog
 in a ``size x size`` chip, padded by ``padding`` of the face width on every side, onto the detected
 landmarks. Its scale and rotation give a rotated square in the image whose corners the chip's corner pixels
 map to; each chip pixel is a bilinear interpolation of the image (0 outside it). When the square is more than
-twice the chip's size dlib first halves the image with its pyramid; here the image is pre-smoothed instead
-(see ``extract_chips``), which differs from dlib only for faces over ~300 px.
+twice the chip's side, the image around it is first halved (as often as needed) with dlib's 5-tap
+``pyramid_down<2>`` filter and the chip is sampled from that level, as dlib does to avoid aliasing.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> tuple[np.nda
   return m, mean_t - m @ mean_s
 
 
-def chip_sampling_grid(landmarks: np.ndarray, size: int = 150, padding: float = 0.25) -> np.ndarray:
-  """Image ``(x, y)`` positions ``[F, size, size, 2]`` (float32) of every chip pixel of every face.
+def chip_rectangles(landmarks: np.ndarray, size: int = 150, padding: float = 0.25) -> list[tuple[float, np.ndarray]]:
+  """Per face, dlib's chip details: ``(angle, rect)`` with ``rect = (left, top, right, bottom)`` (float64).
 
   ``landmarks [F, L, 2]`` (x, y) with L = 5 or 68; dlib aligns on landmarks rounded to whole pixels.
   """
@@ -84,21 +84,87 @@ def chip_sampling_grid(landmarks: np.ndarray, size: int = 150, padding: float = 
   if landmarks.ndim != 3 or landmarks.shape[-1] != 2:
     raise ValueError(f"expected landmarks [F, L, 2], got shape {landmarks.shape}")
   used, template = chip_template(landmarks.shape[1], size, padding)
-  grids = np.zeros((len(landmarks), size, size, 2), np.float32)
-  rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
-  for f, points in enumerate(landmarks):
+  out = []
+  for points in landmarks:
     m, t = similarity_transform(template, points[used])
     angle = np.arctan2(m[1, 0], m[0, 0])
     scale = np.hypot(m[0, 0], m[1, 0])
     center = m @ np.array([size / 2.0, size / 2.0]) + t
     half = (size * scale - 1) / 2.0  # dlib rectangles span width - 1 between their edges.
-    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    tl = center + rot @ np.array([-half, -half])
-    tr = center + rot @ np.array([half, -half])
-    bl = center + rot @ np.array([-half, half])
-    grid = tl + cols[..., None] * (tr - tl) / (size - 1) + rows[..., None] * (bl - tl) / (size - 1)
-    grids[f] = grid
-  return grids
+    out.append((angle, np.concatenate([center - half, center + half])))
+  return out
+
+
+def _rotated_corners(rect: np.ndarray, angle: float) -> np.ndarray:
+  """``[tl, tr, bl, br]`` of ``rect`` rotated by ``angle`` about its centre, ``[4, 2]``."""
+  left, top, right, bottom = rect
+  center = np.array([(left + right) / 2, (top + bottom) / 2])
+  rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+  corners = np.array([[left, top], [right, top], [left, bottom], [right, bottom]])
+  return (corners - center) @ rot.T + center
+
+
+def _grid(corners: np.ndarray, size: int) -> np.ndarray:
+  """Chip pixel ``(c, r)`` -> image position, with the chip's corner pixels on ``corners``; ``[S, S, 2]``."""
+  rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+  tl, tr, bl = corners[0], corners[1], corners[2]
+  return tl + cols[..., None] * (tr - tl) / (size - 1) + rows[..., None] * (bl - tl) / (size - 1)
+
+
+def _rect_down(rect: np.ndarray) -> np.ndarray:
+  """dlib's ``pyramid_down<2>::rect_down``: corners ``p -> p / 2 - (1.25, 0.75)``."""
+  return rect / 2.0 - np.array([1.25, 0.75, 1.25, 0.75])
+
+
+def _area(rect: np.ndarray) -> float:
+  return (rect[2] - rect[0] + 1) * (rect[3] - rect[1] + 1)
+
+
+def pyramid_down_2(image: np.ndarray) -> np.ndarray:
+  """dlib's ``pyramid_down<2>`` of an RGB uint8 image: 5-tap [1 4 6 4 1] filter in integers, every other pixel,
+  ``[H, W, 3] -> [(H - 3) // 2, (W - 3) // 2, 3]`` (truncating division by 256)."""
+  h, w = image.shape[:2]
+  weights = np.array([1, 4, 6, 4, 1], np.int64)
+  img = image.astype(np.int64)
+  out_w, out_h = (w - 3) // 2, (h - 3) // 2
+  rows = sum(weights[j] * img[:, j:j + 2 * out_w:2] for j in range(5))  # [H, out_w]
+  out = sum(weights[i] * rows[i:i + 2 * out_h:2] for i in range(5))  # rows 2r .. 2r + 4 around 2 + 2r
+  return (out // 256).astype(np.uint8)
+
+
+def chip_sampling_grid(landmarks: np.ndarray, size: int = 150, padding: float = 0.25) -> np.ndarray:
+  """Image ``(x, y)`` positions ``[F, size, size, 2]`` (float32) of every chip pixel (full-resolution path)."""
+  return np.stack([_grid(_rotated_corners(rect, angle), size) for angle, rect in
+                   chip_rectangles(landmarks, size, padding)]).astype(np.float32) if len(landmarks) else np.zeros(
+                       (0, size, size, 2), np.float32)
+
+
+def _extract_one(image: np.ndarray, angle: float, rect: np.ndarray, size: int) -> np.ndarray:
+  """One chip as dlib's ``extract_image_chip`` makes it, pyramid level included."""
+  chip_area = size * size
+  level, level_rect = -1, rect
+  while _area(_rect_down(level_rect)) > chip_area:
+    level += 1
+    level_rect = _rect_down(level_rect)
+  if level < 0:
+    return np.asarray(sample_chips(image, _grid(_rotated_corners(rect, angle), size)[None].astype(np.float32)))[0]
+  # The pyramid is built from a crop around the rotated square, grown by the border the filters need.
+  grow, depth, probe = 2.0, 0, _rect_down(rect)
+  while _area(probe) > chip_area:
+    probe, depth, grow = _rect_down(probe), depth + 1, grow * 2 + 2
+  corners = _rotated_corners(rect, angle)
+  box = np.floor(np.concatenate([corners.min(0) - grow, corners.max(0) + grow]) + 0.5).astype(int)
+  height, width = image.shape[:2]
+  left, top = max(box[0], 0), max(box[1], 0)
+  right, bottom = min(box[2], width - 1), min(box[3], height - 1)
+  levels = [image[top:bottom + 1, left:right + 1]]
+  for _ in range(level + 1):
+    levels.append(pyramid_down_2(levels[-1]))
+  local = rect - np.array([left, top, left, top], np.float64)
+  for _ in range(level + 1):
+    local = _rect_down(local)
+  grid = _grid(_rotated_corners(local, angle), size)[None].astype(np.float32)
+  return np.asarray(sample_chips(levels[-1], grid))[0]
 
 
 def _bilinear(image: jnp.ndarray, grid: jnp.ndarray) -> jnp.ndarray:
@@ -133,4 +199,5 @@ def extract_chips(image, landmarks, size: int = 150, padding: float = 0.25) -> n
   landmarks = np.floor(np.asarray(landmarks, np.float64) + 0.5)
   if len(landmarks) == 0:
     return np.zeros((0, size, size, 3), np.uint8)
-  return np.asarray(sample_chips(image, chip_sampling_grid(landmarks, size, padding)))
+  return np.stack([_extract_one(image, angle, rect, size) for angle, rect in
+                   chip_rectangles(landmarks, size, padding)])

@@ -46,3 +46,25 @@ def test_bad_inputs():
     chips.extract_chips(np.zeros((50, 50, 3), np.uint8), np.zeros((1, 7, 2)))
   with pytest.raises(ValueError, match="RGB uint8"):
     chips.extract_chips(np.zeros((50, 50, 3), np.float32), np.zeros((1, 5, 2)))
+
+
+def test_big_faces_go_through_dlibs_pyramid(models_dir, dlib, astronaut):
+  from skimage import transform
+  big = (transform.resize(astronaut, (1536, 1536), order=1) * 255).astype(np.uint8)  # Face ~330 px wide.
+  predictor = dlib.shape_predictor(f"{models_dir}/shape_predictor_5_face_landmarks.dat")
+  shape = predictor(big, dlib.rectangle(510, 180, 840, 510))
+  landmarks = np.array([[(p.x, p.y) for p in shape.parts()]], np.float64)
+  (angle, rect), = chips.chip_rectangles(landmarks)
+  assert chips._area(chips._rect_down(rect)) > 150 * 150  # Really on the pyramid path.
+  difference = np.abs(chips.extract_chips(big, landmarks)[0].astype(int) - dlib.get_face_chip(big, shape))
+  assert difference.max() <= 1 and (difference == 0).mean() > 0.999
+
+
+def test_pyramid_down_by_hand():
+  image = np.zeros((11, 9, 3), np.uint8)
+  image[5, 4] = 255  # One bright pixel; the output (4 x 3) is centred on input pixels 2 + 2k.
+  out = chips.pyramid_down_2(image)
+  assert out.shape == (4, 3, 3)
+  # Output (1, 1) sits on input (4, 4): the pixel is one row below -> weights 4 (rows) * 6 (cols) / 256.
+  assert out[1, 1, 0] == 255 * 4 * 6 // 256
+  assert out[2, 1, 0] == 255 * 4 * 6 // 256 and out[0, 0, 0] == 0
