@@ -28,3 +28,11 @@ def test_splits_balance_and_pixels():
 def test_unknown_split():
   with pytest.raises(ValueError, match="unknown lfw_faces split 'validation'"):
     lfw_faces.lfw_faces_arrays("validation")
+
+
+def test_experiment_config_loads():
+  import os
+  from jvision import config as config_lib
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  config = config_lib.load_config(os.path.join(repo, "experiments", "face_detector_lfw.py"))
+  assert (config.data.name, config.model.num_classes, config.task.num_classes) == ("lfw_faces", 2, 2)

@@ -43,3 +43,23 @@ def test_bad_input():
   detector = lfw_detector.LfwFaceDetector(BrightnessClassifier(), {}, mean=0.0, std=1.0)
   with pytest.raises(ValueError, match="RGB uint8"):
     detector(np.zeros((1, 30, 30), np.uint8))
+
+
+def test_trained_workdir_drives_model_hog(tmp_path, monkeypatch, lfw_photos):
+  """Two training steps of experiments/face_detector_lfw.py, then face_locations(model='hog') restores them."""
+  import os
+  from jvision import config as config_lib, train
+  import jvision.face as jf
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  config_path = os.path.join(repo, "experiments", "face_detector_lfw.py")
+  config = config_lib.load_config(config_path, ["total_steps=2", "log_every_steps=1", "eval_every_steps=2",
+                                                "checkpoint_every_steps=2", "schedule.warmup_steps=0"])
+  train.train_and_evaluate(config, str(tmp_path), config_path=config_path, devices=jax.devices()[:1],
+                           progress=False)
+  monkeypatch.setenv("JVISION_FACE_HOG_WORKDIR", str(tmp_path))
+  jf._lfw_detector.cache_clear()
+  try:
+    boxes = jf.face_locations(lfw_photos[0], number_of_times_to_upsample=0, model="hog")
+  finally:
+    jf._lfw_detector.cache_clear()
+  assert all(len(b) == 4 and b[0] <= b[2] and b[3] <= b[1] for b in boxes)  # (top, right, bottom, left)
