@@ -11,7 +11,8 @@ Files: ``shape_predictor_5_face_landmarks.dat`` (C=15, T=500, D=4, P=800, 5 poin
 ``serialize(shape_predictor)``: version, initial shape, forests (splits ``idx1, idx2, thresh``; leaf vectors),
 anchor indices, deltas. Inference follows dlib: pixel points are rounded to the nearest pixel, points outside
 the image read 0, intensity is ``(r + g + b) // 3``, the box maps ``(0,0)->(left,top)``, ``(1,1)->(right,bottom)``.
-All faces of an image and all trees of a level are evaluated at once.
+All faces of an image and all trees of a level are evaluated at once, with numpy on the host: the work is a
+few thousand gathers per face, and matching dlib to the pixel needs its exact mix of float32 and float64.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import dataclasses
 import functools
 import os
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jvision.face.int_stream import decode_ints
@@ -143,65 +142,33 @@ def load_shape_predictor(path: str) -> ShapePredictorModel:
   return parse_shape_predictor(np.fromfile(path, np.uint8), os.path.basename(path))
 
 
-def pixel_intensity(image: jnp.ndarray) -> jnp.ndarray:
+def pixel_intensity(image: np.ndarray) -> np.ndarray:
   """dlib's ``get_pixel_intensity``: ``[H, W, 3]`` uint8 RGB -> ``(r + g + b) // 3``; ``[H, W]`` passes through."""
+  image = np.asarray(image)
   if image.ndim == 2:
-    return image.astype(jnp.float32)
+    return image.astype(np.float32)
   if image.ndim != 3 or image.shape[-1] != 3:
     raise ValueError(f"expected an image [H, W] or [H, W, 3], got shape {image.shape}")
-  return (jnp.sum(image.astype(jnp.int32), axis=-1) // 3).astype(jnp.float32)
+  return (image.astype(np.int32).sum(axis=-1) // 3).astype(np.float32)
 
 
-def similarity_matrix(source: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
-  """The 2x2 part ``cR`` of the least-squares similarity transform from ``source [L, 2]`` to ``target [L, 2]``."""
-  a = source - source.mean(axis=0)
-  b = target - target.mean(axis=0)
-  norm = jnp.sum(a * a)
-  p = jnp.sum(a * b) / norm
-  q = jnp.sum(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]) / norm
-  return jnp.array([[p, -q], [q, p]])
-
-
-def _predict_one(arrays: dict, intensity: jnp.ndarray, box: jnp.ndarray) -> jnp.ndarray:
-  """One face: ``intensity [H, W]``, ``box [4]`` (left, top, right, bottom) -> landmarks ``[L, 2]`` (x, y)."""
-  height, width = intensity.shape
-  origin, extent = box[:2], box[2:] - box[:2]
-  initial = arrays["initial_shape"]
-  num_splits = arrays["split_idx1"].shape[-1]
-  depth = int(np.log2(num_splits + 1))
-
-  def level(shape, level_arrays):
-    idx1, idx2, thresh, leaves, anchor, delta = level_arrays
-    m = similarity_matrix(initial, shape)
-    points = delta @ m.T + shape[anchor]
-    pixels = jnp.floor(origin + points * extent + 0.5).astype(jnp.int32)
-    x, y = pixels[:, 0], pixels[:, 1]
-    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    values = jnp.where(inside, intensity[jnp.clip(y, 0, height - 1), jnp.clip(x, 0, width - 1)], 0.0)
-    node = jnp.zeros(idx1.shape[0], jnp.int32)
-    for _ in range(depth):
-      i1 = jnp.take_along_axis(idx1, node[:, None], 1)[:, 0]
-      i2 = jnp.take_along_axis(idx2, node[:, None], 1)[:, 0]
-      th = jnp.take_along_axis(thresh, node[:, None], 1)[:, 0]
-      node = jnp.where(values[i1] - values[i2] > th, 2 * node + 1, 2 * node + 2)
-    leaf = node - num_splits
-    increments = jnp.take_along_axis(leaves, leaf[:, None, None, None], 1)[:, 0]
-    return shape + increments.sum(axis=0), None
-
-  level_arrays = tuple(arrays[k] for k in ("split_idx1", "split_idx2", "split_thresh", "leaves", "anchor_idx",
-                                             "deltas"))
-  shape, _ = jax.lax.scan(level, initial, level_arrays)
-  return origin + shape * extent
-
-
-@jax.jit
-def _predict(arrays: dict, image: jnp.ndarray, boxes: jnp.ndarray) -> jnp.ndarray:
-  intensity = pixel_intensity(image)
-  return jax.vmap(_predict_one, in_axes=(None, None, 0))(arrays, intensity, boxes)
+def similarity_matrices(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
+  """The 2x2 parts ``cR [F, 2, 2]`` (float32) of the least-squares similarity transforms from ``source [L, 2]``
+  to each of ``targets [F, L, 2]`` (closed form of Umeyama's solution in 2-D, computed in float64)."""
+  a = source.astype(np.float64) - source.mean(axis=0)
+  b = targets.astype(np.float64) - targets.mean(axis=1, keepdims=True)
+  norm = np.sum(a * a)
+  p = np.sum(a * b, axis=(1, 2)) / norm
+  q = np.sum(a[:, 0] * b[..., 1] - a[:, 1] * b[..., 0], axis=1) / norm
+  return np.stack([np.stack([p, -q], -1), np.stack([q, p], -1)], -2).astype(np.float32)
 
 
 def predict_landmarks(model: ShapePredictorModel, image, boxes) -> np.ndarray:
-  """Landmarks of every face box of one image.
+  """Landmarks of every face box of one image, all faces and all trees of a level at once.
+
+  The arithmetic follows dlib's precisely (shapes and offsets in float32, the box mapping in float64, tree
+  outputs added one after another in float32), because every level rounds positions to whole pixels: a
+  1e-5 px difference can move a sampled pixel and send a tree down another branch.
 
   Args:
     model: from ``load_shape_predictor``.
@@ -209,11 +176,32 @@ def predict_landmarks(model: ShapePredictorModel, image, boxes) -> np.ndarray:
     boxes: ``[F, 4]`` dlib rectangles ``(left, top, right, bottom)``, inclusive pixel coordinates.
 
   Returns:
-    float32 ``[F, L, 2]`` landmark ``(x, y)`` positions; dlib reports them rounded to the nearest pixel.
+    float64 ``[F, L, 2]`` landmark ``(x, y)`` positions; dlib reports them rounded to the nearest pixel.
   """
-  boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-  image = np.asarray(image)
-  if boxes.shape[0] == 0:
-    return np.zeros((0, model.num_landmarks, 2), np.float32)
-  arrays = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
-  return np.asarray(_predict(arrays, image, boxes))
+  boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+  intensity = pixel_intensity(image)
+  height, width = intensity.shape
+  num_faces = boxes.shape[0]
+  if num_faces == 0:
+    return np.zeros((0, model.num_landmarks, 2))
+  origin, extent = boxes[:, None, :2], boxes[:, None, 2:] - boxes[:, None, :2]
+  num_levels, num_trees, num_splits = model.split_idx1.shape
+  depth = int(np.log2(num_splits + 1))
+  shape = np.broadcast_to(model.initial_shape, (num_faces,) + model.initial_shape.shape).astype(np.float32)
+  faces, trees = np.arange(num_faces)[:, None], np.arange(num_trees)[None, :]
+  for c in range(num_levels):
+    m = similarity_matrices(model.initial_shape, shape)
+    points = np.einsum("fij,pj->fpi", m, model.deltas[c]).astype(np.float32) + shape[:, model.anchor_idx[c]]
+    pixels = np.floor(origin + points.astype(np.float64) * extent + 0.5).astype(np.int64)
+    x, y = pixels[..., 0], pixels[..., 1]
+    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    values = np.where(inside, intensity[np.clip(y, 0, height - 1), np.clip(x, 0, width - 1)], 0.0)
+    node = np.zeros((num_faces, num_trees), np.int64)
+    for _ in range(depth):
+      left = values[faces, model.split_idx1[c, trees, node]]
+      right = values[faces, model.split_idx2[c, trees, node]]
+      node = np.where(left - right > model.split_thresh[c, trees, node], 2 * node + 1, 2 * node + 2)
+    increments = model.leaves[c, trees, node - num_splits]  # [F, T, L, 2]
+    # Sequential float32 accumulation, tree after tree, as dlib adds them.
+    shape = np.cumsum(np.concatenate([shape[:, None], increments], axis=1), axis=1, dtype=np.float32)[:, -1]
+  return origin + shape.astype(np.float64) * extent
