@@ -7,8 +7,8 @@ sliding window. On an RGB image (usually a tiled image pyramid, see ``jvision.fa
     3 x [con 5x5/2 (16, 32, 32), no padding -> affine -> relu]
     -> 3 x [con 5x5/1 (45), pad 2 -> affine -> relu] -> con 9x9/1 (1), pad 4
 
-Output ``[B, H', W']`` with ``H' = ((H - 5) // 2 - 1) // 2 ... `` (three valid stride-2 convolutions), one
-detection score per position. Layers are named ``con_{i}``/``affine_{i}`` input first, as
+Output ``[B, H', W']`` with ``H' = output_size(H)`` (three valid 5x5 stride-2 convolutions), one detection
+score per position, each the centre of a window at input pixel ``8 * position + 14``. Layers are named ``con_{i}``/``affine_{i}`` input first, as
 ``jvision.face.dlib_format.flax_params`` names dlib's weights.
 """
 
