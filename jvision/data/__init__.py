@@ -19,6 +19,7 @@ from jvision import registry
 EMBEDDED_BUILDERS = {
     "digits": "jvision.data.digits:Digits",
     "shapes": "jvision.data.shapes:Shapes",
+    "lfw_faces": "jvision.data.lfw_faces:LfwFaces",
 }
 
 

@@ -50,6 +50,8 @@ MODELS = {
     "efficientnet_b3": "jvision.models.efficientnet:EfficientNetB3",
     "vit_b16": "jvision.models.vit:ViTB16",
     "vit_tiny": "jvision.models.vit:ViTTiny16",
+    "dlib_resnet": "jvision.models.dlib_resnet:DlibResNet",
+    "mmod_detector": "jvision.models.mmod_detector:MMODDetector",
 }
 
 
