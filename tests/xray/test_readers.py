@@ -203,3 +203,17 @@ def test_real_chexpert_and_padchest_csvs_match_an_independent_count():
   assert dataset.label_statistics()["Cardiomegaly"]["positive"] == count > 0
   lateral = sum(r["Projection"] == "L" for r in readers.read_csv_rows(path, 3000))
   assert len(dataset.filter_views("L")) == lateral > 0
+
+
+def test_label_stats_command_prints_counts(tmp_path, capsys):
+  from jvision.xray import label_stats
+
+  csv_path = write_csv(str(tmp_path / "d.csv"), ["Image Index", "Finding Labels", "Patient ID", "View Position"],
+                       [["a.png", "Hernia", 1, "PA"], ["b.png", "Hernia|Mass", 2, "AP"], ["c.png", "Mass", 2, "AP"]])
+  label_stats.main(["--nih", csv_path, "--views", "AP"])
+  lines = capsys.readouterr().out.splitlines()
+  assert "nih: 2 images, 1 patients, views {'AP': 2}" in lines
+  hernia = next(line for line in lines if line.startswith("Hernia")).split()
+  assert hernia[1:] == ["1", "1", "0", "0"]
+  with pytest.raises(SystemExit):
+    label_stats.main([])
