@@ -5,6 +5,11 @@ r"""A small CNN multi-label classifier on the embedded synthetic chest X-rays: t
 Same data, task and uncertainty policy as ``experiments/xray_densenet.py`` (U-Ones with label smoothing,
 torchxrayvision-range inputs, per-pathology ROC AUC on the test split's ground truth), with a 4-block CNN
 that trains in minutes on a small CPU. Goal: mean AUC >= 0.9.
+
+Measured (seed 0, 1000 steps, 484 s of training on a shared 2-core CPU): mean ROC AUC 0.946, mean PR AUC
+0.918; Cardiomegaly 1.000, Effusion 0.985, Nodule 0.835, Mass 0.989, Consolidation 0.922. With
+``--config.task.uncertainty_policy=ignore``: mean ROC AUC 0.945. Print with
+``python -m jvision.evaluate --config experiments/xray_cnn.py --workdir runs/xray_cnn``.
 """
 
 import importlib.util
