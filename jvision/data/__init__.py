@@ -20,6 +20,7 @@ EMBEDDED_BUILDERS = {
     "digits": "jvision.data.digits:Digits",
     "shapes": "jvision.data.shapes:Shapes",
     "lfw_faces": "jvision.data.lfw_faces:LfwFaces",
+    "xray_synthetic": "jvision.data.xray_synthetic:XraySynthetic",
 }
 
 

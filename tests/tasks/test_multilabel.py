@@ -1,0 +1,88 @@
+"""The multi-label task: preprocessing, masked loss, U-MultiClass scores and AUC evaluation vs scikit-learn."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from jvision import tasks
+from jvision.data import xray_synthetic
+from jvision.tasks.multilabel import MultiLabelTask
+
+NAMES = xray_synthetic.PATHOLOGIES
+
+
+def linear_apply(variables, images, train=False, rngs=None, mutable=None):
+  """A linear model on the mean pixel: enough to check the task's wiring."""
+  logits = jnp.mean(images, axis=(1, 2)) @ variables["params"]["w"] + variables["params"]["b"]
+  return (logits, {}) if mutable is not None else logits
+
+
+def examples(n, size=64):
+  config = xray_synthetic.XraySyntheticConfig(name="t", image_size=size)
+  return [xray_synthetic.render(config, "train", i) for i in range(n)]
+
+
+def test_registered_and_preprocessing_shapes_and_range():
+  task = tasks.get_task("multilabel", pathologies=NAMES, eval_label_key="true_labels")
+  example = examples(1)[0]
+  train = task.preprocess_train(example, np.random.default_rng(0))
+  chex.assert_shape(train["image"], (64, 64, 1))
+  assert train["image"].min() >= -1024 and train["image"].max() <= 1024
+  expected = example["labels"].copy()
+  expected[expected == -1] = np.nan  # Default policy: ignore.
+  np.testing.assert_array_equal(train["targets"], expected)
+  evaluated = task.preprocess_eval(example)
+  np.testing.assert_array_equal(evaluated["labels"], example["true_labels"])
+  np.testing.assert_allclose(evaluated["image"][..., 0], example["image"][..., 0] / 255.0 * 2048 - 1024, atol=1e-3)
+  resized = MultiLabelTask(NAMES, image_size=32, augment=False).preprocess_eval(example)
+  chex.assert_shape(resized["image"], (32, 32, 1))
+  with pytest.raises(ValueError, match="unknown uncertainty policy"):
+    MultiLabelTask(NAMES, uncertainty_policy="u_ones")
+  with pytest.raises(ValueError, match="labels has 2 values"):
+    task.preprocess_eval({"image": example["image"], "true_labels": np.zeros(2)})
+
+
+def test_loss_is_the_mean_over_labelled_entries():
+  task = MultiLabelTask(NAMES, uncertainty_policy="ignore")
+  rng = np.random.default_rng(0)
+  params = {"w": jnp.asarray(rng.normal(size=(1, 5)) * 1e-3, jnp.float32), "b": jnp.asarray(rng.normal(size=5), jnp.float32)}
+  images = rng.uniform(-1024, 1024, (4, 8, 8, 1)).astype(np.float32)
+  targets = np.array([[1, 0, np.nan, 1, 0]] * 4, np.float32)
+  loss, (metrics, _) = task.loss(linear_apply, {"params": params}, {"image": images, "targets": targets},
+                                 jax.random.PRNGKey(0))
+  logits = images.mean(axis=(1, 2)) @ np.asarray(params["w"]) + np.asarray(params["b"])
+  p = 1 / (1 + np.exp(-logits))
+  keep = ~np.isnan(targets)
+  bce = -(targets * np.log(p) + (1 - targets) * np.log(1 - p))
+  assert float(loss) == pytest.approx(bce[keep].mean(), rel=1e-5)
+  assert float(metrics["labelled_fraction"]) == pytest.approx(0.8)
+
+
+def test_multiclass_outputs_and_scores():
+  task = MultiLabelTask(NAMES, uncertainty_policy="multiclass")
+  assert task.num_outputs == 15
+  logits = jnp.asarray(np.random.default_rng(1).normal(size=(2, 15)), jnp.float32)
+  three = np.asarray(logits).reshape(2, 5, 3)
+  np.testing.assert_allclose(task.scores(logits), 1 / (1 + np.exp(three[..., 0] - three[..., 1])), rtol=1e-5)
+
+
+def test_evaluation_equals_sklearn_auc():
+  task = MultiLabelTask(NAMES, eval_label_key="true_labels", augment=False)
+  batch = [task.preprocess_eval(e) for e in examples(40)]
+  images = np.stack([b["image"] for b in batch])
+  labels = np.stack([b["labels"] for b in batch])
+  params = {"w": jnp.ones((1, 5)) / 100.0, "b": jnp.zeros(5)}
+  evaluator = task.make_evaluator()
+  mask = np.ones(40, bool)
+  mask[-3:] = False  # Padding rows.
+  outputs = task.eval_outputs(linear_apply, {"params": params}, {"image": images, "labels": labels, "mask": mask})
+  evaluator.add(jax.device_get(outputs))
+  result = evaluator.result()
+  scores = 1 / (1 + np.exp(-images.mean(axis=(1, 2, 3)) / 100.0))
+  for j, name in enumerate(NAMES):
+    if len(set(labels[:37, j])) == 2:
+      assert result[f"auc/{name}"] == pytest.approx(skm.roc_auc_score(labels[:37, j], scores[:37]), abs=1e-6)
+  assert np.isfinite(result["mean_auc"])
