@@ -142,6 +142,9 @@ def load_vgg19(weights: Optional[str] = None, rng: Optional[jax.Array] = None) -
   ``.h5``/``.keras``: a Keras applications VGG19 (caffe preprocessing); ``.npz``/``.safetensors``/``.pth``:
   a torchvision ``vgg19`` state dict (torch preprocessing). Only the convolutions are kept.
   """
+  if weights is not None and not weights.endswith((".h5", ".keras", ".npz", ".safetensors", ".pth", ".pt")):
+    raise ValueError(f"unsupported VGG-19 weights file {weights}: expected .h5/.keras (Keras) or "
+                     ".npz/.safetensors/.pth/.pt (torchvision)")
   model = _small_head_vgg19()
   rng = jax.random.key(0) if rng is None else rng
   params = jax.jit(model.init)(rng, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
@@ -152,13 +155,10 @@ def load_vgg19(weights: Optional[str] = None, rng: Optional[jax.Array] = None) -
     from jvision.models.weights import keras_applications  # pylint: disable=import-outside-toplevel
     _, variables = keras_applications.import_keras("vgg19", weights, include_top=_keras_has_top(weights))
     preprocess = preprocessing.caffe
-  elif weights.endswith((".npz", ".safetensors", ".pth", ".pt")):
+  else:
     from jvision.models.weights import torchvision  # pylint: disable=import-outside-toplevel
     _, variables = torchvision.import_torchvision("vgg19", weights, allow_missing_head=True)
     preprocess = preprocessing.torch
-  else:
-    raise ValueError(f"unsupported VGG-19 weights file {weights}: expected .h5/.keras (Keras) or "
-                     ".npz/.safetensors/.pth/.pt (torchvision)")
   params = dict(params)
   for name in params:
     if name.startswith("conv"):
@@ -346,8 +346,9 @@ def _compiled(config: StyleConfig, num_steps: int, batched: bool):
 def _optimize(extractor, content, style, config, steps, chunk_size, weights, rng, batched, callback):
   """Shared driver: ``content [P, 1, H, W, 3]`` and ``style [P, 1, Hs, Ws, 3]`` with P problems (P = 1 and
   no vmap when not ``batched``)."""
-  if steps < 1 or chunk_size < 1:
-    raise ValueError(f"steps and chunk_size must be positive; got {steps} and {chunk_size}")
+  if steps < len(config.scales) or chunk_size < 1:
+    raise ValueError(f"need at least one step per scale ({len(config.scales)}) and a positive chunk_size; got "
+                     f"steps={steps}, chunk_size={chunk_size}")
   original_content = content
   if config.preserve_color:
     content, style = luminance_only(content, style)
@@ -356,7 +357,11 @@ def _optimize(extractor, content, style, config, steps, chunk_size, weights, rng
   height, width = content.shape[-3:-1]
   s_height, s_width = style.shape[-3:-1]
   image, losses, frames, done = None, [], [], 0
-  finish = lambda x: restore_color(x, original_content) if config.preserve_color else x
+
+  def finish(x):  # Frames at every scale are shown at full size, in color.
+    x = resize(x, height, width) if x.shape[-3:-1] != (height, width) else x
+    return restore_color(x, original_content) if config.preserve_color else x
+
   for scale, num_steps in zip(config.scales, scale_steps):
     size = lambda h, w: (max(32, round(h * scale)), max(32, round(w * scale)))
     h, w = size(height, width)
@@ -388,17 +393,37 @@ def _optimize(extractor, content, style, config, steps, chunk_size, weights, rng
   return StyleResult(np.asarray(finish(image)), np.concatenate(losses, axis=axis), frames)
 
 
+def _merge_weights(config: StyleConfig, weights: Optional[Mapping[str, Any]]) -> dict[str, jnp.ndarray]:
+  merged = dict(config.loss_weights())
+  for name, value in (weights or {}).items():
+    if name not in merged:
+      raise KeyError(f"unknown loss weight {name!r}; known: {', '.join(merged)}")
+    merged[name] = value
+  for name, value in merged.items():
+    merged[name] = jnp.asarray(value, jnp.float32)
+    if not bool(jnp.all(jnp.isfinite(merged[name]))) or bool(jnp.any(merged[name] < 0)):
+      raise ValueError(f"loss weight {name!r} must be finite and non-negative; got {value}")
+  return merged
+
+
 def stylize(extractor: FeatureExtractor, content: Any, style: Any, config: StyleConfig = StyleConfig(), *,
-            steps: int = 300, chunk_size: int = 25, rng: Optional[jax.Array] = None,
+            weights: Optional[Mapping[str, float]] = None, steps: int = 300, chunk_size: int = 25,
+            rng: Optional[jax.Array] = None,
             callback: Optional[Callable[[int, np.ndarray, np.ndarray], None]] = None) -> StyleResult:
   """Optimizes one image: ``content [H, W, 3]`` and ``style [Hs, Ws, 3]`` float RGB in [0, 1].
+
+  ``weights`` overrides the config's ``content``/``style``/``tv`` loss weights (traced values: changing them
+  does not recompile).
 
   Returns ``StyleResult(image [H, W, 3], losses [steps], frames)``; ``callback(steps_done, image,
   chunk_losses)`` runs on the host after each compiled chunk of ``chunk_size`` steps.
   """
   content = _check_images(content, "content", 3)[None]
   style = _check_images(style, "style", 3)[None]
-  weights = {k: jnp.float32(v) for k, v in config.loss_weights().items()}
+  weights = _merge_weights(config, weights)
+  for name, value in weights.items():
+    if value.shape != ():
+      raise ValueError(f"loss weight {name!r} must be a scalar for stylize; got shape {tuple(value.shape)}")
   rng = jax.random.key(0) if rng is None else rng
   result = _optimize(extractor, content, style, config, steps, chunk_size, weights, rng, False, callback)
   return StyleResult(result.image[0], result.losses, [f[0] for f in result.frames])
@@ -419,14 +444,8 @@ def stylize_batch(extractor: FeatureExtractor, contents: Any, styles: Any, confi
   count = contents.shape[0]
   if styles.shape[0] != count:
     raise ValueError(f"{count} contents but {styles.shape[0]} styles")
-  merged = dict(config.loss_weights())
-  for name, value in (weights or {}).items():
-    if name not in merged:
-      raise KeyError(f"unknown loss weight {name!r}; known: {', '.join(merged)}")
-    merged[name] = value
   batched_weights = {}
-  for name, value in merged.items():
-    value = jnp.asarray(value, jnp.float32)
+  for name, value in _merge_weights(config, weights).items():
     if value.shape not in ((), (count,)):
       raise ValueError(f"loss weight {name!r} must be a scalar or [{count}]; got shape {tuple(value.shape)}")
     batched_weights[name] = jnp.broadcast_to(value, (count,))
