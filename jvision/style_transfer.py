@@ -241,7 +241,9 @@ def init_state(extractor: FeatureExtractor, config: StyleConfig, image: jnp.ndar
                ) -> OptimizationState:
   objective = make_objective(extractor, config)
   value, grad = jax.value_and_grad(objective)(image, targets, weights)
-  return OptimizationState(image, make_optimizer(config).init(image), value, grad)
+  # Strong dtypes, as a step returns them, so that the second chunk does not recompile.
+  opt_state = jax.tree.map(lambda x: jnp.array(x, dtype=x.dtype), make_optimizer(config).init(image))
+  return OptimizationState(image, opt_state, value, grad)
 
 
 def optimize_chunk(extractor: FeatureExtractor, config: StyleConfig, state: OptimizationState, targets,
@@ -324,7 +326,7 @@ class StyleResult(NamedTuple):
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(config: StyleConfig, num_steps: int, batched: bool):
+def compiled_functions(config: StyleConfig, num_steps: int, batched: bool = False):
   """Jitted ``(targets, init, chunk)`` functions of ``(extractor, ...)``; the extractor is an argument, so its
   parameters are not baked into the programs as constants."""
   def targets_fn(extractor, content, style):
@@ -375,13 +377,13 @@ def _optimize(extractor, content, style, config, steps, chunk_size, weights, rng
       image = resize(style, h, w)
     else:
       image = jax.random.uniform(rng, scaled_content.shape, jnp.float32)
-    targets_fn, init_fn, _ = _compiled(config, 1, batched)
+    targets_fn, init_fn, _ = compiled_functions(config, 1, batched)
     targets = targets_fn(extractor, scaled_content, scaled_style)
     state = init_fn(extractor, image, targets, weights)
     remaining = num_steps
     while remaining > 0:
       n = min(chunk_size, remaining)
-      state, chunk_losses = _compiled(config, n, batched)[2](extractor, state, targets, weights)
+      state, chunk_losses = compiled_functions(config, n, batched)[2](extractor, state, targets, weights)
       losses.append(np.asarray(chunk_losses))
       remaining -= n
       done += n
