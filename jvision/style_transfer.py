@@ -147,23 +147,26 @@ def load_vgg19(weights: Optional[str] = None, rng: Optional[jax.Array] = None) -
                      ".npz/.safetensors/.pth/.pt (torchvision)")
   model = _small_head_vgg19()
   rng = jax.random.key(0) if rng is None else rng
-  params = jax.jit(model.init)(rng, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
+  small_head = {"pool_to": 1, "classifier_width": 1, "num_classes": 1}
   if weights is None:
     warnings.warn(RANDOM_WEIGHTS_WARNING, stacklevel=2)
+    params = jax.jit(model.init)(rng, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
     return FeatureExtractor(model, params, preprocessing.torch)
   if weights.endswith((".h5", ".keras")):
     from jvision.models.weights import keras_applications  # pylint: disable=import-outside-toplevel
-    _, variables = keras_applications.import_keras("vgg19", weights, include_top=_keras_has_top(weights))
-    preprocess = preprocessing.caffe
-  else:
-    from jvision.models.weights import torchvision  # pylint: disable=import-outside-toplevel
-    _, variables = torchvision.import_torchvision("vgg19", weights, allow_missing_head=True)
-    preprocess = preprocessing.torch
-  params = dict(params)
-  for name in params:
-    if name.startswith("conv"):
-      params[name] = jax.tree.map(jnp.asarray, variables["params"][name])
-  return FeatureExtractor(model, params, preprocess)
+    if _keras_has_top(weights):  # Import as it is, then keep the convolutions only.
+      _, variables = keras_applications.import_keras("vgg19", weights)
+      params = jax.jit(model.init)(rng, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
+      params = {name: (variables["params"][name] if name.startswith("conv") else value)
+                for name, value in params.items()}
+    else:
+      _, variables = keras_applications.import_keras("vgg19", weights, include_top=False, rng=rng, **small_head)
+      params = variables["params"]
+    return FeatureExtractor(model, jax.tree.map(jnp.asarray, params), preprocessing.caffe)
+  from jvision.models.weights import files, torchvision  # pylint: disable=import-outside-toplevel
+  state = {k: v for k, v in files.load_state_dict(weights).items() if k.startswith("features.")}
+  _, variables = torchvision.import_torchvision("vgg19", state, allow_missing_head=True, rng=rng, **small_head)
+  return FeatureExtractor(model, jax.tree.map(jnp.asarray, variables["params"]), preprocessing.torch)
 
 
 def _keras_has_top(path: str) -> bool:

@@ -178,3 +178,30 @@ def test_cli_writes_image_curve_and_gif(tmp_path, capsys):
   assert Image.open(out).size == (32, 32)
   assert Image.open(str(tmp_path / "out_loss.png")).size == (640, 400)
   assert Image.open(str(tmp_path / "out.gif")).n_frames == 3  # the content, then one frame per chunk
+
+
+def test_load_vgg19_keeps_the_convolutions_of_a_torchvision_state_dict(tmp_path):
+  rng = np.random.default_rng(0)
+  state, index, cin = {}, 0, 3
+  for num_convs, width in zip((2, 2, 4, 4, 4), (64, 128, 256, 512, 512)):
+    for _ in range(num_convs):
+      state[f"features.{index}.weight"] = rng.standard_normal((width, cin, 3, 3), np.float32) * 0.05
+      state[f"features.{index}.bias"] = rng.standard_normal(width, np.float32)
+      index, cin = index + 2, width
+    index += 1  # max pool
+  state["classifier.6.weight"] = np.zeros((1000, 4096), np.float32)  # dropped: only convolutions are used
+  path = str(tmp_path / "vgg19.npz")
+  np.savez(path, **state)
+  extractor = st.load_vgg19(path)
+  # torchvision's features.0 is conv1_1 (OIHW -> HWIO); features.34 is conv5_4 (16 convs and 4 pools earlier).
+  chex.assert_trees_all_equal(extractor.params["conv1_1"]["kernel"], state["features.0.weight"].transpose(2, 3, 1, 0))
+  chex.assert_trees_all_equal(extractor.params["conv5_4"]["bias"], state["features.34.bias"])
+  chex.assert_shape(extractor.params["fc3"]["kernel"], (1, 1))
+  assert extractor.preprocess is st.preprocessing.torch
+  # conv1_1 after ReLU, recomputed in numpy at one pixel away from the border.
+  image = rng.uniform(size=(1, 32, 32, 3)).astype(np.float32)
+  features = extractor(jnp.asarray(image))["conv1_1"]
+  normalized = (image - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+  patch = normalized[0, 4:7, 5:8, :]  # the 3x3 window around (5, 6)
+  expected = np.maximum(np.einsum("hwc,ochw->o", patch, state["features.0.weight"]) + state["features.0.bias"], 0)
+  np.testing.assert_allclose(np.asarray(features[0, 5, 6]), expected, rtol=1e-4, atol=1e-4)
