@@ -80,7 +80,7 @@ def test_lbfgs_decreases_the_loss_monotonically(single_runs, pair):
   assert result.losses[-1] < 0.5 * result.losses[0]
   assert result.image.min() >= 0 and result.image.max() <= 1
   # Both runs (and both chunks' state types) shared one compiled chunk: no recompilation per call.
-  assert st.compiled_functions(st.StyleConfig(), STEPS)[2]._cache_size() == 1
+  assert st.compiled_functions(st.StyleConfig(), STEPS, False)[2]._cache_size() == 1
 
 
 def test_batched_call_equals_separate_calls(extractor, pair, single_runs):
