@@ -52,6 +52,7 @@ MODELS = {
     "vit_tiny": "jvision.models.vit:ViTTiny16",
     "dlib_resnet": "jvision.models.dlib_resnet:DlibResNet",
     "mmod_detector": "jvision.models.mmod_detector:MMODDetector",
+    "transform_net": "jvision.models.transform_net:TransformNet",
 }
 
 
