@@ -50,6 +50,11 @@ MODELS = {
     "efficientnet_b3": "jvision.models.efficientnet:EfficientNetB3",
     "vit_b16": "jvision.models.vit:ViTB16",
     "vit_tiny": "jvision.models.vit:ViTTiny16",
+    "clip": "jvision.models.clip:CLIP",
+    "clip_tiny": "jvision.models.clip:ClipTiny",
+    "clip_vit_b32": "jvision.models.clip:ClipViTB32",
+    "clip_vit_b16": "jvision.models.clip:ClipViTB16",
+    "clip_rn50": "jvision.models.clip:ClipRN50",
 }
 
 
