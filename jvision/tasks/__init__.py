@@ -22,6 +22,7 @@ from jvision import registry
 
 TASKS = {
     "classification": "jvision.tasks.classification:ClassificationTask",
+    "contrastive": "jvision.tasks.contrastive:ContrastiveTask",
 }
 
 

@@ -1,0 +1,101 @@
+"""Contrastive image-text pretraining (CLIP, Radford et al. 2021; SigLIP, Zhai et al. 2023).
+
+A raw example (any dataset with an adapter giving ``image`` and ``captions``: ``shapes/*``, ``coco_captions``)
+becomes a CLIP-preprocessed image and the token ids of one caption (a random one in training, the first in
+evaluation). The loss is ``jvision.losses.contrastive``'s symmetric InfoNCE (``loss="softmax"``) or sigmoid
+loss (``"sigmoid"``); when the trainer hands the task its ``mesh``, the loss is computed sharded over the
+``data`` axis (local rows against the global batch) and equals the unsharded loss.
+
+Evaluation collects the normalized embeddings and reports image->text and text->image recall@1/5 over the
+whole eval split (``jvision.metrics.retrieval``; captions with the same tokens count as one text).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from jvision import tokenizers
+from jvision.data import adapters
+from jvision.data.clip_preprocessing import clip_preprocess
+from jvision.losses import contrastive
+from jvision.metrics.retrieval import RetrievalEvaluator
+
+
+class ContrastiveTask:
+  """CLIP-style training on image-caption pairs.
+
+  Args:
+    dataset: TFDS name whose adapter gives ``image`` and ``captions`` (e.g. ``"shapes/single_64"``).
+    image_size: side of the square model input (CLIP's resize + centre crop).
+    context_length: token ids per caption.
+    tokenizer: ``"words"`` (built-in vocabulary) or ``"clip_bpe"`` (needs ``merges_path``).
+    merges_path: the CLIP BPE merges file, for ``tokenizer="clip_bpe"``.
+    vocab_size: the model's vocabulary size; a tokenizer with more ids is an error.
+    loss: ``"softmax"`` (CLIP) or ``"sigmoid"`` (SigLIP).
+    mesh: the trainer's device mesh (passed by ``jvision.train``); ``None`` computes the loss unsharded.
+  """
+
+  def __init__(self, dataset: str, image_size: int = 224, context_length: int = 77, tokenizer: str = "words",
+               merges_path: str = "", vocab_size: int = 0, loss: str = "softmax", mesh: Optional[Mesh] = None):
+    self.adapter = adapters.get_adapter(dataset)
+    self.dataset = dataset
+    self.image_size = image_size
+    self.context_length = context_length
+    kwargs = {"merges_path": merges_path} if tokenizer == "clip_bpe" else {}
+    self.tokenizer = tokenizers.get_tokenizer(tokenizer, **kwargs)
+    if vocab_size and self.tokenizer.vocab_size > vocab_size:
+      raise ValueError(f"tokenizer {tokenizer!r} has {self.tokenizer.vocab_size} ids but the model's vocab_size "
+                       f"is {vocab_size}")
+    if loss not in ("softmax", "sigmoid"):
+      raise ValueError(f"unknown contrastive loss {loss!r}; known: softmax, sigmoid")
+    self.loss_kind = loss
+    self.mesh = mesh
+    if mesh is not None and mesh.size > 1:
+      self._loss_fn = contrastive.make_sharded_loss(mesh, loss)
+    elif loss == "softmax":
+      self._loss_fn = lambda x, y, scale, bias: contrastive.clip_loss(x, y, scale)
+    else:
+      self._loss_fn = contrastive.sigmoid_loss
+
+  # Host side.
+
+  def _adapt(self, example: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
+    raw = self.adapter(dict(example))
+    if not raw.get("captions"):
+      raise ValueError(f"{self.dataset}: the example has no captions")
+    return clip_preprocess(raw["image"], self.image_size), raw["captions"]
+
+  def _tokens(self, caption: str) -> np.ndarray:
+    return self.tokenizer.tokenize([caption], self.context_length)[0]
+
+  def preprocess_train(self, example: Mapping[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    image, captions = self._adapt(example)
+    return {"image": image, "tokens": self._tokens(captions[int(rng.integers(len(captions)))])}
+
+  def preprocess_eval(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    image, captions = self._adapt(example)
+    return {"image": image, "tokens": self._tokens(captions[0])}
+
+  # Device side.
+
+  def loss(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any], batch: Mapping[str, jnp.ndarray],
+           rng: jax.Array):
+    """``(loss, (metrics, new_model_state))`` of a global batch of image-caption pairs."""
+    del rng  # No dropout.
+    mutable = [name for name in variables if name != "params"]
+    out, new_model_state = apply_fn(variables, batch["image"], batch["tokens"], train=True, mutable=mutable)
+    loss = self._loss_fn(out["image"], out["text"], out["scale"], out["bias"])
+    return loss, ({"loss": loss, "logit_scale": out["scale"]}, dict(new_model_state))
+
+  def eval_outputs(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any],
+                   batch: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+    out = apply_fn(variables, batch["image"], batch["tokens"], train=False)
+    return {"image": out["image"], "text": out["text"], "tokens": batch["tokens"], "mask": batch["mask"]}
+
+  def make_evaluator(self) -> RetrievalEvaluator:
+    return RetrievalEvaluator()
