@@ -31,16 +31,13 @@ _SPLIT = regex.compile(r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'l
 @functools.lru_cache(None)
 def bytes_to_unicode() -> dict[int, str]:
   """A reversible byte -> printable character map: printable Latin-1 bytes map to themselves, the others to
-  characters from 256 upwards (GPT-2's table, which CLIP reuses)."""
+  characters from 256 upwards (GPT-2's table, which CLIP reuses). The dict's order (printable bytes first) is
+  the order of the first 256 vocabulary ids."""
   printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
                + list(range(ord("®"), ord("ÿ") + 1)))
-  table, extra = {}, 0
-  for b in range(256):
-    if b in printable:
-      table[b] = chr(b)
-    else:
-      table[b] = chr(256 + extra)
-      extra += 1
+  table = {b: chr(b) for b in printable}
+  others = [b for b in range(256) if b not in table]
+  table.update({b: chr(256 + n) for n, b in enumerate(others)})
   return table
 
 
@@ -94,7 +91,7 @@ class ClipBPETokenizer:
 
   @property
   def vocab_size(self) -> int:
-    return len(self.encoder)
+    return len(self.decoder)
 
   def bpe(self, token: str) -> str:
     """Space-separated BPE symbols of one pre-tokenized word (its byte characters)."""
