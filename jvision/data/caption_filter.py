@@ -1,7 +1,7 @@
 """Hold attribute combinations out of a training source by the words of its captions.
 
 ``exclude_caption_phrases(source, ["red star"])`` keeps the records whose caption contains none of the
-phrases (whole words, case-insensitive), so a zero-shot evaluation can test combinations never seen together
+phrases (whole words, case and spacing ignored), so a zero-shot evaluation can test combinations never seen together
 in training. Set it for a run with ``config.data.train_exclude_phrases``.
 """
 
@@ -37,11 +37,12 @@ def caption_text(example: dict, caption_key: str = "caption") -> str:
 def exclude_caption_phrases(source: Sequence[Any], phrases: Sequence[str],
                             caption_key: str = "caption") -> IndexedSource:
   """The records of ``source`` whose caption contains none of ``phrases`` (reads every record once)."""
-  phrases = [p.strip().lower() for p in phrases]
+  phrases = [" ".join(p.lower().split()) for p in phrases]
   if not phrases or not all(phrases):
     raise ValueError(f"exclude_caption_phrases needs non-empty phrases, got {phrases}")
   pattern = re.compile("|".join(rf"\b{re.escape(p)}\b" for p in phrases))
-  keep = [i for i in range(len(source)) if not pattern.search(caption_text(source[i], caption_key).lower())]
+  normalized = lambda i: " ".join(caption_text(source[i], caption_key).lower().split())
+  keep = [i for i in range(len(source)) if not pattern.search(normalized(i))]
   if not keep:
     raise ValueError(f"excluding {phrases} leaves no examples")
   return IndexedSource(source, keep)
