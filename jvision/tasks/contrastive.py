@@ -1,8 +1,8 @@
 """Contrastive image-text pretraining (CLIP, Radford et al. 2021; SigLIP, Zhai et al. 2023).
 
-A raw example (any dataset with an adapter giving ``image`` and ``captions``: ``shapes/*``, ``coco_captions``)
-becomes a CLIP-preprocessed image and the token ids of one caption (a random one in training, the first in
-evaluation). The loss is ``jvision.losses.contrastive``'s symmetric InfoNCE (``loss="softmax"``) or sigmoid
+A raw example (a uint8 ``image`` with a ``caption`` string, as in ``shapes/*``, or ``captions/text``, as in
+``coco_captions``) becomes a CLIP-preprocessed image and the token ids of one caption (a random one in
+training, the first in evaluation). The loss is ``jvision.losses.contrastive``'s symmetric InfoNCE (``loss="softmax"``) or sigmoid
 loss (``"sigmoid"``); when the trainer hands the task its ``mesh``, the loss is computed sharded over the
 ``data`` axis (local rows against the global batch) and equals the unsharded loss.
 
@@ -20,7 +20,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jvision import tokenizers
-from jvision.data import adapters
+from jvision.tokenizers import as_text_list
 from jvision.data.clip_preprocessing import clip_preprocess
 from jvision.losses import contrastive
 from jvision.metrics.retrieval import RetrievalEvaluator
@@ -30,7 +30,7 @@ class ContrastiveTask:
   """CLIP-style training on image-caption pairs.
 
   Args:
-    dataset: TFDS name whose adapter gives ``image`` and ``captions`` (e.g. ``"shapes/single_64"``).
+    dataset: the TFDS name, for error messages (e.g. ``"shapes/single_64"``).
     image_size: side of the square model input (CLIP's resize + centre crop).
     context_length: token ids per caption.
     tokenizer: ``"words"`` (built-in vocabulary) or ``"clip_bpe"`` (needs ``merges_path``).
@@ -42,7 +42,6 @@ class ContrastiveTask:
 
   def __init__(self, dataset: str, image_size: int = 224, context_length: int = 77, tokenizer: str = "words",
                merges_path: str = "", vocab_size: int = 0, loss: str = "softmax", mesh: Optional[Mesh] = None):
-    self.adapter = adapters.get_adapter(dataset)
     self.dataset = dataset
     self.image_size = image_size
     self.context_length = context_length
@@ -65,10 +64,21 @@ class ContrastiveTask:
   # Host side.
 
   def _adapt(self, example: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
-    raw = self.adapter(dict(example))
-    if not raw.get("captions"):
+    image = np.asarray(example["image"]) if "image" in example else None
+    if image is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3):
+      got = "no image" if image is None else f"{image.dtype} {image.shape}"
+      raise ValueError(f"{self.dataset}: expected a uint8 [H, W, 3] 'image', got {got}")
+    if image.shape[2] == 1:
+      image = np.repeat(image, 3, axis=2)  # Some COCO pictures are grey.
+    if "caption" in example:  # shapes/*
+      captions = as_text_list([example["caption"]])
+    elif "captions" in example:  # coco_captions: a sequence of {"text", "id"}
+      captions = as_text_list(list(np.asarray(example["captions"]["text"]).reshape(-1)))
+    else:
+      raise KeyError(f"{self.dataset}: example has no 'caption' or 'captions' key; it has: {', '.join(example)}")
+    if not captions:
       raise ValueError(f"{self.dataset}: the example has no captions")
-    return clip_preprocess(raw["image"], self.image_size), raw["captions"]
+    return clip_preprocess(image, self.image_size), captions
 
   def _tokens(self, caption: str) -> np.ndarray:
     return self.tokenizer.tokenize([caption], self.context_length)[0]
