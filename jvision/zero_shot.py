@@ -75,12 +75,20 @@ def predict(params: Variables, classifier: jnp.ndarray, images: jnp.ndarray, *, 
   return jnp.argmax(logits, axis=-1), jax.nn.softmax(logits, axis=-1)
 
 
+SHAPES_REGIONS = ("top left", "top", "top right", "middle left", "centre", "middle right", "bottom left", "bottom",
+                  "bottom right")
+
+
 def shapes_prompts() -> dict[str, tuple[Sequence[str], list[str]]]:
-  """For each ``shapes`` attribute, ``(classnames, templates)``: prompts ensemble over the other attributes."""
+  """For each ``shapes`` attribute, ``(classnames, templates)``: captions in the training captions' form ("a
+  {size} {colour} {shape} in the {region}") with every value of the other attributes, as CLIP's prompts
+  mimic its training text (Sec. 3.1.4)."""
   sizes, colours, shapes = shapes_scenes.SIZE_NAMES, shapes_scenes.COLOUR_NAMES, shapes_scenes.CLASS_NAMES
   return {
-      "shape": (shapes, [f"a {size} {colour} {{}}" for size in sizes for colour in colours]),
-      "colour": (colours, [f"a {size} {{}} {shape}" for size in sizes for shape in shapes]),
+      "shape": (shapes, [f"a {size} {colour} {{}} in the {region}"
+                         for size in sizes for colour in colours for region in SHAPES_REGIONS]),
+      "colour": (colours, [f"a {size} {{}} {shape} in the {region}"
+                           for size in sizes for shape in shapes for region in SHAPES_REGIONS]),
   }
 
 

@@ -46,6 +46,6 @@ def test_shipped_imagenet_templates():
 def test_shapes_prompts_ensemble_over_other_attributes():
   prompts = zero_shot.shapes_prompts()
   names, templates = prompts["shape"]
-  assert len(templates) == 3 * 8 and templates[0] == "a small red {}"
+  assert len(templates) == 3 * 8 * 9 and templates[0] == "a small red {} in the top left"
   names, templates = prompts["colour"]
-  assert names[0] == "red" and len(templates) == 3 * 6 and templates[0] == "a small {} circle"
+  assert names[0] == "red" and len(templates) == 3 * 6 * 9 and templates[1] == "a small {} circle in the top"

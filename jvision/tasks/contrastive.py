@@ -12,7 +12,8 @@ whole eval split (``jvision.metrics.retrieval``; captions with the same tokens c
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional
+import re
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,10 +39,14 @@ class ContrastiveTask:
     vocab_size: the model's vocabulary size; a tokenizer with more ids is an error.
     loss: ``"softmax"`` (CLIP) or ``"sigmoid"`` (SigLIP).
     mesh: the trainer's device mesh (passed by ``jvision.train``); ``None`` computes the loss unsharded.
+    caption_drop_patterns / caption_drop_probability: training-time text augmentation: each regular
+      expression's matches are deleted from the caption with this probability (independently per pattern),
+      e.g. dropping the position phrase of a shapes caption so that shape and colour must tell pairs apart.
   """
 
   def __init__(self, dataset: str, image_size: int = 224, context_length: int = 77, tokenizer: str = "words",
-               merges_path: str = "", vocab_size: int = 0, loss: str = "softmax", mesh: Optional[Mesh] = None):
+               merges_path: str = "", vocab_size: int = 0, loss: str = "softmax", mesh: Optional[Mesh] = None,
+               caption_drop_patterns: Sequence[str] = (), caption_drop_probability: float = 0.0):
     self.dataset = dataset
     self.image_size = image_size
     self.context_length = context_length
@@ -53,6 +58,10 @@ class ContrastiveTask:
     if loss not in ("softmax", "sigmoid"):
       raise ValueError(f"unknown contrastive loss {loss!r}; known: softmax, sigmoid")
     self.loss_kind = loss
+    if not 0.0 <= caption_drop_probability <= 1.0:
+      raise ValueError(f"caption_drop_probability must be in [0, 1], got {caption_drop_probability}")
+    self.caption_drop_patterns = [re.compile(p) for p in caption_drop_patterns]
+    self.caption_drop_probability = caption_drop_probability
     self.mesh = mesh
     if mesh is not None and mesh.size > 1:
       self._loss_fn = contrastive.make_sharded_loss(mesh, loss)
@@ -85,7 +94,11 @@ class ContrastiveTask:
 
   def preprocess_train(self, example: Mapping[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
     image, captions = self._adapt(example)
-    return {"image": image, "tokens": self._tokens(captions[int(rng.integers(len(captions)))])}
+    caption = captions[int(rng.integers(len(captions)))]
+    for pattern in self.caption_drop_patterns:
+      if rng.random() < self.caption_drop_probability:
+        caption = " ".join(pattern.sub("", caption).split())
+    return {"image": image, "tokens": self._tokens(caption)}
 
   def preprocess_eval(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:
     image, captions = self._adapt(example)

@@ -39,6 +39,20 @@ def test_preprocess_shapes_and_coco_examples():
     tasks.get_task("contrastive", dataset="x", vocab_size=10)
 
 
+def test_caption_drop_augmentation():
+  task = tasks.get_task("contrastive", dataset="shapes/single_64", image_size=16, context_length=12,
+                        caption_drop_patterns=(r" in the .*$", r"\b(small|medium|large)\b"),
+                        caption_drop_probability=0.5)
+  ex = example("a large red star in the top left", np.random.default_rng(0))
+  seen = {task.tokenizer.decode(task.preprocess_train(ex, np.random.default_rng(s))["tokens"]) for s in range(40)}
+  assert seen == {"a large red star in the top left", "a red star in the top left", "a large red star",
+                  "a red star"}
+  # Evaluation keeps the caption whole.
+  assert task.tokenizer.decode(task.preprocess_eval(ex)["tokens"]) == "a large red star in the top left"
+  with pytest.raises(ValueError, match="caption_drop_probability"):
+    tasks.get_task("contrastive", dataset="x", caption_drop_probability=1.5)
+
+
 @pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
 def test_loss_with_mesh_equals_unsharded(loss):
   mesh = Mesh(np.asarray(jax.devices()), ("data",))
