@@ -9,6 +9,10 @@ transformer (width 64). ``experiments/clip_shapes_vit.py`` is the same with the 
 Six colour-shape combinations never appear in training (``data.train_exclude_phrases``); the zero-shot report
 gives their accuracy separately. Goal: zero-shot accuracy >= 0.9 on shape and on colour on the test split.
 ``--config.task.loss=sigmoid`` trains with SigLIP's loss instead.
+
+Measured (1000 steps, 25 min on a shared 2-core CPU): colour 0.947 (held-out combinations 0.940), shape 0.282
+(held-out 0.188): the colour goal is met, the shape goal is NOT (near the 1/6 chance level); retrieval
+recall@1/5 image->text 0.340/0.812, text->image 0.375/0.797.
 """
 
 import ml_collections
