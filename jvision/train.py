@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -35,8 +36,8 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jvision import checkpointing, config as config_lib, data, metric_writers, models, optim, tasks
-from jvision.data import pipeline
+from jvision import checkpointing, config as config_lib, data, metric_writers, models, optim, registry, tasks
+from jvision.data import caption_filter, pipeline
 
 
 class TrainState(train_state.TrainState):
@@ -90,6 +91,9 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
         f"config key 'batch_size' ({config.batch_size}) must be divisible by the number of devices "
         f"({mesh.size}) times 'grad_accum_steps' ({accum_steps})")
   task_kwargs = {k: v for k, v in config.task.items() if k != "name"}
+  # A task whose constructor takes ``mesh`` (e.g. a loss sharded over the data axis) receives the mesh.
+  if "mesh" in inspect.signature(registry.lookup("task", tasks.TASKS, config.task.name)).parameters:
+    task_kwargs["mesh"] = mesh
   task = tasks.get_task(config.task.name, **task_kwargs)
   model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
   model = models.get_model(config.model.name, dtype=jnp.dtype(config.get("dtype", "float32")),
@@ -102,6 +106,8 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
       data.prepare(config.data.name, data_dir)
     multihost_utils.sync_global_devices("jvision: datasets prepared")
   train_source = data.data_source(config.data.name, config.data.train_split, data_dir)
+  if config.data.get("train_exclude_phrases"):  # Held-out caption phrases, e.g. ("red star",).
+    train_source = caption_filter.exclude_caption_phrases(train_source, config.data.train_exclude_phrases)
   eval_source = data.data_source(config.data.name, config.data.eval_split, data_dir)
   return Experiment(config, task, model, tx, schedule, mesh, train_source, eval_source)
 

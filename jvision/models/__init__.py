@@ -53,6 +53,11 @@ MODELS = {
     "dlib_resnet": "jvision.models.dlib_resnet:DlibResNet",
     "mmod_detector": "jvision.models.mmod_detector:MMODDetector",
     "transform_net": "jvision.models.transform_net:TransformNet",
+    "clip": "jvision.models.clip:CLIP",
+    "clip_tiny": "jvision.models.clip:ClipTiny",
+    "clip_vit_b32": "jvision.models.clip:ClipViTB32",
+    "clip_vit_b16": "jvision.models.clip:ClipViTB16",
+    "clip_rn50": "jvision.models.clip:ClipRN50",
 }
 
 

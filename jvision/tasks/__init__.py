@@ -23,6 +23,7 @@ from jvision import registry
 TASKS = {
     "classification": "jvision.tasks.classification:ClassificationTask",
     "multilabel": "jvision.tasks.multilabel:MultiLabelTask",
+    "contrastive": "jvision.tasks.contrastive:ContrastiveTask",
 }
 
 

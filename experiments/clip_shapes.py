@@ -1,0 +1,85 @@
+r"""CLIP from scratch on the embedded shapes captions, then zero-shot shape and colour classification.
+
+    python -m jvision.train --config experiments/clip_shapes.py --workdir runs/clip_shapes
+    python -m jvision.zero_shot --workdir runs/clip_shapes
+
+One shape per 64 px image (``shapes/single_64``), captions like "a large red star in the top left", the
+built-in word vocabulary, a narrow ModifiedResNet image tower (attention pooling) and a 2-layer causal text
+transformer (width 64). ``experiments/clip_shapes_vit.py`` is the same with the tiny ViT tower.
+Six colour-shape combinations never appear in training (``data.train_exclude_phrases``); the zero-shot report
+gives their accuracy separately. Goal: zero-shot accuracy >= 0.9 on shape and on colour on the test split.
+``--config.task.loss=sigmoid`` trains with SigLIP's loss instead.
+
+Measured (1000 steps, 25 min on a shared 2-core CPU): colour 0.947 (held-out combinations 0.940), shape 0.282
+(held-out 0.188): the colour goal is met, the shape goal is NOT (near the 1/6 chance level); retrieval
+recall@1/5 image->text 0.340/0.812, text->image 0.375/0.797.
+"""
+
+import ml_collections
+
+HELD_OUT = ("red star", "blue circle", "green triangle", "yellow hexagon", "magenta square", "cyan ellipse")
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.dtype = "float32"
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "shapes/single_64"
+  config.data.train_split = "train"
+  config.data.eval_split = "test"
+  config.data.data_dir = ""
+  config.data.train_exclude_phrases = HELD_OUT
+
+  config.task = ml_collections.ConfigDict()
+  config.task.name = "contrastive"
+  config.task.dataset = config.data.get_ref("name")
+  config.task.image_size = 64
+  config.task.context_length = 12
+  config.task.tokenizer = "words"
+  config.task.vocab_size = 128
+  config.task.loss = "softmax"
+  # Text augmentation: drop the position phrase and the size word, each with probability 1/2. With full
+  # captions a batch of 128 rarely holds two pairs that differ only in shape, so the loss barely rewards
+  # seeing shape (zero-shot shape accuracy stayed at chance); "a red star" vs "a red circle" forces it.
+  config.task.caption_drop_patterns = (r" in the .*$", r"\b(small|medium|large)\b")
+  config.task.caption_drop_probability = 0.5
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "clip_tiny"
+  # CLIP's ModifiedResNet tower, narrow (stem 16 channels, one bottleneck per stage, 8-head attention pooling):
+  # its convolutions learn shape much faster than the tiny ViT (experiments/clip_shapes_vit.py).
+  config.model.vision = "resnet"
+  config.model.vision_layers = (1, 1, 1, 1)
+  config.model.vision_width = 16
+  config.model.vision_heads = 8
+  config.model.image_size = config.task.get_ref("image_size")
+  config.model.context_length = config.task.get_ref("context_length")
+  config.model.vocab_size = config.task.get_ref("vocab_size")
+
+  config.batch_size = 128
+  config.total_steps = 1000
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "adamw"
+  config.optimizer.learning_rate = 2e-3
+  config.optimizer.weight_decay = 0.05
+  config.optimizer.momentum = 0.9
+  config.optimizer.grad_clip_norm = 1.0
+  config.schedule = ml_collections.ConfigDict()
+  config.schedule.name = "cosine"
+  config.schedule.warmup_steps = 100
+  config.schedule.decay_steps = ()
+  config.schedule.decay_factor = 0.1
+
+  config.log_every_steps = 50
+  config.eval_every_steps = 500
+  config.eval_batch_size = 200
+  config.checkpoint_every_steps = 250
+  config.keep_checkpoints = 4
+  config.async_checkpoints = True
+
+  # Zero-shot evaluation (python -m jvision.zero_shot): prompts are ensembles over the other attributes.
+  config.zero_shot = ml_collections.ConfigDict()
+  config.zero_shot.held_out = HELD_OUT
+  return config

@@ -1,0 +1,27 @@
+r"""experiments/clip_shapes.py with the tiny ViT image tower (patch 8, width 64, 3 layers, 2 heads) instead of
+the ModifiedResNet; everything else is the same.
+
+    python -m jvision.train --config experiments/clip_shapes_vit.py --workdir runs/clip_shapes_vit
+    python -m jvision.zero_shot --workdir runs/clip_shapes_vit
+"""
+
+import importlib.util
+import os
+
+_spec = importlib.util.spec_from_file_location("clip_shapes", os.path.join(os.path.dirname(__file__),
+                                                                            "clip_shapes.py"))
+_base = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_base)
+
+
+def get_config():
+  config = _base.get_config()
+  config.model.vision = "vit"
+  del config.model["vision_layers"]  # A tuple of stage depths for the ResNet; an int (depth) for the ViT.
+  config.model.vision_layers = 3
+  config.model.vision_width = 64
+  config.model.vision_heads = 2
+  config.model.vision_patch_size = 8
+  config.total_steps = 1500
+  config.checkpoint_every_steps = 500
+  return config
