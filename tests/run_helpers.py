@@ -25,7 +25,7 @@ def final_params(workdir, step):
   return checkpointing.load_state(os.path.join(workdir, "checkpoints"), step)["params"]
 
 
-def run_cli(workdir, *args, timeout=240):
+def run_cli(workdir, *args, timeout=900):
   command = [sys.executable, "-m", "jvision.train", "--config", CONFIG, "--workdir", workdir,
              *[f"--config.{o}" for o in TINY], *args]
   return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)

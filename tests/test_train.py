@@ -52,7 +52,7 @@ def test_sigkill_mid_run_then_resume_is_bitwise_exact(tmp_path):
              *[f"--config.{o}" for o in TINY], *extra, "--config.async_checkpoints=true"]
   process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   checkpoints = os.path.join(killed, "checkpoints")
-  deadline = time.time() + 180
+  deadline = time.time() + 600
   while time.time() < deadline and process.poll() is None:
     if os.path.isdir(checkpoints) and any(s.isdigit() and int(s) >= 8 for s in os.listdir(checkpoints)):
       break
