@@ -50,6 +50,9 @@ MODELS = {
     "efficientnet_b3": "jvision.models.efficientnet:EfficientNetB3",
     "vit_b16": "jvision.models.vit:ViTB16",
     "vit_tiny": "jvision.models.vit:ViTTiny16",
+    "ssd": "jvision.models.ssd:SSD",
+    "yolo": "jvision.models.yolo:YOLO",
+    "overfeat": "jvision.models.overfeat:OverFeat",
 }
 
 

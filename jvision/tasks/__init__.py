@@ -22,6 +22,8 @@ from jvision import registry
 
 TASKS = {
     "classification": "jvision.tasks.classification:ClassificationTask",
+    "detection": "jvision.tasks.detection:DetectionTask",
+    "localization": "jvision.tasks.localization:LocalizationTask",
 }
 
 
