@@ -4,8 +4,8 @@ r"""SSD on the embedded ``shapes/multi`` dataset (1-6 shapes per 128 px image), 
         --workdir runs/ssd_shapes
 
 Goal: VOC mAP@0.5 >= 0.9 and COCO AP >= 0.6 on the 1,000 test images. The workdir gets ``predictions.png``
-(test images with predicted boxes) at every evaluation. A small VGG-like base (stride-8 first source map,
-then 6, 3, 2, 1), six default boxes per cell, flips and photometric jitter.
+(test images with predicted boxes) at every evaluation. A small VGG-like base (widths 16, 32, 64; source maps
+12, 6, 3, 2, 1), six default boxes per cell, flips and photometric jitter.
 """
 
 import ml_collections
