@@ -3,9 +3,8 @@ r"""OverFeat localization on the embedded ``shapes/single`` dataset (one shape p
     TFDS_DATA_DIR=/tmp/tfds-det python -m jvision.train --config experiments/overfeat_shapes.py \
         --workdir runs/overfeat_shapes
 
-Trains on 64 px windows (the whole image, or a random crop of it, resized to 64 px); evaluates with the
-paper's multi-scale inference on 96 px test images (scales 64, 80, 96: 1 + 4 + 9 windows at stride 16) and
-the greedy merge. Reports ``mean_iou``, ``class_accuracy`` and ``localization_accuracy`` (right class and
+Trains on 64 px windows (the whole image resized to 64 px, flipped); evaluates with the paper's multi-scale
+inference on 80 px test images (scales 64 and 80: 1 + 4 windows at stride 16) and the greedy merge. Reports ``mean_iou``, ``class_accuracy`` and ``localization_accuracy`` (right class and
 IoU >= 0.5) plus COCO/VOC AP, and draws ``predictions.png``. Goal: localization accuracy >= 0.95.
 """
 
@@ -31,10 +30,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.task.num_classes = len(shapes_scenes.CLASS_NAMES)
   config.task.class_names = shapes_scenes.CLASS_NAMES
   config.task.train_size = 64
-  config.task.eval_size = 96
-  config.task.augment = "crop"
+  config.task.eval_size = 80
+  config.task.augment = "flip"
   config.task.jitter = True
-  config.task.box_weight = 10.0
+  config.task.box_weight = 2.0
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "overfeat"
@@ -42,13 +41,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.window_size = config.task.get_ref("train_size")
   config.model.widths = (16, 32, 64, 128)
   config.model.dense_width = 256
-  config.model.scales = (64, 80, 96)
+  config.model.scales = (64, 80)
   config.model.top_classes = 1
   config.model.merge_threshold = 1.0
-  config.model.dropout_rate = 0.2
+  config.model.dropout_rate = 0.0
 
   config.batch_size = 32
-  config.total_steps = 1500
+  config.total_steps = 1200
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 2e-3
@@ -62,7 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.decay_factor = 0.1
 
   config.log_every_steps = 50
-  config.eval_every_steps = 750
+  config.eval_every_steps = 1200
   config.eval_batch_size = 100
   config.checkpoint_every_steps = 500
   config.keep_checkpoints = 2
