@@ -185,15 +185,23 @@ def global_batch(exp: Experiment, local_batch: dict[str, np.ndarray]) -> dict[st
       lambda x: jax.make_array_from_process_local_data(exp.batch_sharding, np.asarray(x)), local_batch)
 
 
-def evaluate(exp: Experiment, state: TrainState, jit_eval_step: Callable) -> dict[str, float]:
-  """Runs the task's metrics over the whole eval split; returns ``{"eval/<name>": value}``."""
+def evaluate(exp: Experiment, state: TrainState, jit_eval_step: Callable,
+             picture_dir: Optional[str] = None) -> dict[str, float]:
+  """Runs the task's metrics over the whole eval split; returns ``{"eval/<name>": value}``.
+
+  With ``picture_dir``, an evaluator that has ``write_pictures(directory)`` (e.g. detection) draws its
+  predictions there.
+  """
   local_batch_size = exp.config.get("eval_batch_size", exp.config.batch_size) // jax.process_count()
   evaluator = exp.task.make_evaluator()
   for batch in pipeline.eval_batches(exp.eval_source, exp.task.preprocess_eval,
                                      local_batch_size=local_batch_size,
                                      process_index=jax.process_index(), process_count=jax.process_count()):
     evaluator.add(jax.device_get(jit_eval_step(state, global_batch(exp, batch))))
-  return {f"eval/{k}": v for k, v in evaluator.result().items()}
+  result = {f"eval/{k}": v for k, v in evaluator.result().items()}
+  if picture_dir is not None and jax.process_index() == 0 and hasattr(evaluator, "write_pictures"):
+    evaluator.write_pictures(picture_dir)
+  return result
 
 
 def _check_finite(state: TrainState, checkpointer: checkpointing.Checkpointer, workdir: str) -> None:
@@ -288,7 +296,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         bar.set_postfix(loss=f"{means['train/loss']:.4f}", refresh=False)
       pending, interval_start, interval_step = [], time.perf_counter(), step
     if step % eval_every == 0 or step == total:
-      eval_metrics = evaluate(exp, state, jit_eval_step)
+      eval_metrics = evaluate(exp, state, jit_eval_step, picture_dir=workdir)
       writer.write(step, eval_metrics)
       interval_start = time.perf_counter()  # Keep eval time out of the images/s figure.
     if step % config.checkpoint_every_steps == 0 or step == total or step == stop_after_steps:

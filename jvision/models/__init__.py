@@ -58,6 +58,9 @@ MODELS = {
     "clip_vit_b32": "jvision.models.clip:ClipViTB32",
     "clip_vit_b16": "jvision.models.clip:ClipViTB16",
     "clip_rn50": "jvision.models.clip:ClipRN50",
+    "ssd": "jvision.models.ssd:SSD",
+    "yolo": "jvision.models.yolo:YOLO",
+    "overfeat": "jvision.models.overfeat:OverFeat",
 }
 
 

@@ -12,6 +12,8 @@ training. It is any object with:
   valid (non-padding) examples. Its outputs are replicated and handed to the evaluator as numpy.
 - ``make_evaluator()``: a fresh host-side object with ``add(outputs)`` and ``result() -> dict[str, float]``
   (e.g. ``jvision.metrics.accumulators.SumEvaluator`` for means, a COCO/VOC accumulator for detection).
+  An evaluator may also have ``write_pictures(directory)``: the trainer calls it after each evaluation so
+  the workdir holds pictures of the latest predictions.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ TASKS = {
     "classification": "jvision.tasks.classification:ClassificationTask",
     "multilabel": "jvision.tasks.multilabel:MultiLabelTask",
     "contrastive": "jvision.tasks.contrastive:ContrastiveTask",
+    "detection": "jvision.tasks.detection:DetectionTask",
+    "localization": "jvision.tasks.localization:LocalizationTask",
 }
 
 

@@ -1,0 +1,135 @@
+"""Single-object localization (OverFeat): one class and one box per image.
+
+Training examples are resized to the model's ``window_size`` (``train_size``) and the box target is the
+ground-truth box as fractions of that window; the loss is cross-entropy on the class plus ``box_weight`` times
+the mean squared error of the class-specific box (``jvision.losses.detection.overfeat_loss``). An augmented
+crop that loses the object leaves an example without a box: it is masked out of both terms.
+
+Evaluation images are resized to ``eval_size`` and the model's multi-scale ``predict`` gives one box per image.
+Metrics: ``mean_iou``, ``class_accuracy``, ``localization_accuracy`` (right class and IoU >= 0.5, the
+ImageNet localization criterion), plus the COCO/VOC numbers of ``DetectionEvaluator`` on the same
+predictions; the evaluator draws ``predictions.png``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jvision.data import adapters, detection_pipeline
+from jvision.data import box_transforms as bt
+from jvision.losses import detection as detection_losses
+from jvision.metrics.accumulators import SumEvaluator
+from jvision.ops import boxes as box_ops
+from jvision.tasks.detection import DetectionPictureEvaluator
+
+LOCALIZATION_METRICS = ("mean_iou", "class_accuracy", "localization_accuracy")
+
+
+class LocalizationEvaluator:
+  """Means of the per-image localization metrics and the detection evaluator's COCO/VOC numbers."""
+
+  def __init__(self, detection: DetectionPictureEvaluator):
+    self.sums = SumEvaluator()
+    self.detection = detection
+
+  def add(self, outputs: Mapping[str, np.ndarray]) -> None:
+    self.sums.add({k: outputs[k] for k in (*LOCALIZATION_METRICS, "count")})
+    self.detection.add({k: v for k, v in outputs.items() if k not in (*LOCALIZATION_METRICS, "count")})
+
+  def result(self) -> dict[str, float]:
+    return {**self.sums.result(), **self.detection.result()}
+
+  def write_pictures(self, directory: str) -> str:
+    return self.detection.write_pictures(directory)
+
+
+class LocalizationTask:
+  """One object per image: class + box.
+
+  Args:
+    dataset: TFDS name whose adapter converts raw examples (e.g. ``"shapes/single"``).
+    num_classes: classes.
+    train_size: side of training images (the model's ``window_size``).
+    eval_size: side of evaluation images (the largest inference scale).
+    augment: ``detection_pipeline.AUGMENTATIONS`` for training; jitter: photometric jitter.
+    box_weight: weight of the box term.
+    mean, std, class_names, num_pictures: normalisation and pictures.
+  """
+
+  def __init__(self, dataset: str, num_classes: int, train_size: int = 64, eval_size: int = 96,
+               augment: str = "crop", jitter: bool = True, box_weight: float = 10.0,
+               mean: Sequence[float] = bt.IMAGENET_MEAN, std: Sequence[float] = bt.IMAGENET_STD,
+               class_names: Optional[Sequence[str]] = None, num_pictures: int = 16):
+    self.adapter = adapters.get_adapter(dataset)
+    self.num_classes = num_classes
+    self.train_size, self.eval_size = train_size, eval_size
+    self.box_weight = box_weight
+    self.mean, self.std = tuple(mean), tuple(std)
+    self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(num_classes))
+    if len(self.class_names) != num_classes:
+      raise ValueError(f"{len(self.class_names)} class_names for {num_classes} classes")
+    self.num_pictures = num_pictures
+    self._train_transform = detection_pipeline.make_transform(
+        train=True, image_size=train_size, max_objects=1, augment=augment, jitter=jitter, mean=self.mean,
+        std=self.std)
+    self._eval_transform = detection_pipeline.make_transform(
+        train=False, image_size=eval_size, max_objects=1, augment="none", jitter=False, mean=self.mean,
+        std=self.std)
+
+  def _prepare(self, example, transform, rng) -> dict[str, np.ndarray]:
+    out = transform(self.adapter(dict(example)), rng)
+    label = int(out["labels"][0])
+    if label >= self.num_classes:
+      raise ValueError(f"image_id {out['image_id']}: label {label} is outside [0, {self.num_classes})")
+    return {"image": out["image"], "box": out["boxes"][0], "label": np.int32(max(label, 0)),
+            "has_object": out["valid"][0], "image_id": out["image_id"]}
+
+  def preprocess_train(self, example: Mapping[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return self._prepare(example, self._train_transform, rng)
+
+  def preprocess_eval(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return self._prepare(example, self._eval_transform, np.random.default_rng(0))
+
+  def loss(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any], batch: Mapping[str, jnp.ndarray],
+           rng: jax.Array):
+    """Mean over images with an object of ``cross_entropy + box_weight * squared_error``."""
+    mutable = [name for name in variables if name != "params"]
+    outputs, new_model_state = apply_fn(variables, batch["image"], train=True, rngs={"dropout": rng},
+                                        mutable=mutable)
+    if outputs["class_logits"].shape[1:3] != (1, 1):
+      raise ValueError(f"training images must be one window; the model gave a "
+                       f"{outputs['class_logits'].shape[1:3]} map (set train_size to the window size)")
+    target = batch["box"] / self.train_size
+    cross_entropy, squared_error = jax.vmap(detection_losses.overfeat_loss)(
+        outputs["class_logits"][:, 0, 0], outputs["boxes"][:, 0, 0], target, batch["label"])
+    weight = batch["has_object"].astype(jnp.float32)
+    count = jnp.maximum(weight.sum(), 1.0)
+    cross_entropy = jnp.sum(cross_entropy * weight) / count
+    squared_error = jnp.sum(squared_error * weight) / count
+    loss = cross_entropy + self.box_weight * squared_error
+    accuracy = jnp.sum((jnp.argmax(outputs["class_logits"][:, 0, 0], -1) == batch["label"]) * weight) / count
+    return loss, ({"loss": loss, "class_loss": cross_entropy, "box_mse": squared_error, "accuracy": accuracy},
+                  dict(new_model_state))
+
+  def eval_outputs(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any],
+                   batch: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+    prediction = apply_fn(variables, batch["image"], method="predict")
+    box, label = prediction["boxes"][:, 0], prediction["classes"][:, 0]
+    iou = jax.vmap(lambda a, b: box_ops.box_iou(a[None], b[None])[0, 0])(box, batch["box"])
+    correct = label == batch["label"]
+    mask = batch["mask"] & batch["has_object"]
+    weight = mask.astype(jnp.float32)
+    return {
+        "mean_iou": jnp.sum(iou * weight), "class_accuracy": jnp.sum(correct * weight),
+        "localization_accuracy": jnp.sum((correct & (iou >= 0.5)) * weight), "count": jnp.sum(weight),
+        **prediction, "gt_boxes": batch["box"][:, None], "gt_labels": jnp.where(mask, batch["label"], -1)[:, None],
+        "gt_valid": mask[:, None], "gt_crowd": jnp.zeros_like(mask)[:, None], "image_id": batch["image_id"],
+        "mask": batch["mask"], "image": batch["image"]}
+
+  def make_evaluator(self) -> LocalizationEvaluator:
+    return LocalizationEvaluator(DetectionPictureEvaluator(self.num_classes, self.class_names, self.mean,
+                                                           self.std, self.num_pictures, min_score=0.0))
