@@ -35,7 +35,7 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jvision import checkpointing, config as config_lib, data, metric_writers, models, optim, tasks
+from jvision import checkpointing, config as config_lib, data, metric_writers, models, optim, tasks, viz
 from jvision.data import pipeline
 
 
@@ -160,6 +160,17 @@ def evaluate(exp: Experiment, state: TrainState, jit_eval_step: Callable) -> dic
   return {f"eval/{k}": v for k, v in evaluator.result().items()}
 
 
+def write_pictures(exp: Experiment, state: TrainState, workdir: str, num_examples: int = 16) -> Optional[str]:
+  """Tasks with ``visualize(apply_fn, variables, examples) -> uint8 picture`` (e.g. segmentation) get their
+  predictions on the first eval examples drawn into ``workdir/predictions.png``; returns the path or None."""
+  visualize = getattr(exp.task, "visualize", None)
+  if visualize is None:
+    return None
+  variables = jax.device_get({"params": state.params, **state.model_state})
+  examples = [exp.eval_source[i] for i in range(min(num_examples, len(exp.eval_source)))]
+  return viz.save_png(os.path.join(workdir, "predictions.png"), visualize(state.apply_fn, variables, examples))
+
+
 def _check_finite(state: TrainState, checkpointer: checkpointing.Checkpointer, workdir: str) -> None:
   bad = int(jax.device_get(state.nonfinite_step))
   if bad >= 0:
@@ -266,6 +277,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer.close()
   summary = {"step": step, "train_seconds": time.perf_counter() - train_start, **eval_metrics}
   if is_main:
+    write_pictures(exp, state, workdir)
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary

@@ -50,6 +50,7 @@ MODELS = {
     "efficientnet_b3": "jvision.models.efficientnet:EfficientNetB3",
     "vit_b16": "jvision.models.vit:ViTB16",
     "vit_tiny": "jvision.models.vit:ViTTiny16",
+    "unet": "jvision.models.unet:UNet",
 }
 
 

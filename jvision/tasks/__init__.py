@@ -22,6 +22,7 @@ from jvision import registry
 
 TASKS = {
     "classification": "jvision.tasks.classification:ClassificationTask",
+    "segmentation": "jvision.tasks.segmentation:SegmentationTask",
 }
 
 
