@@ -51,6 +51,11 @@ MODELS = {
     "vit_b16": "jvision.models.vit:ViTB16",
     "vit_tiny": "jvision.models.vit:ViTTiny16",
     "unet": "jvision.models.unet:UNet",
+    "fcn": "jvision.models.fcn:FCN",
+    "fcn32s": "jvision.models.fcn:FCN32s",
+    "fcn16s": "jvision.models.fcn:FCN16s",
+    "fcn8s": "jvision.models.fcn:FCN8s",
+    "segmentation": "jvision.models.segmentation:create",
 }
 
 
