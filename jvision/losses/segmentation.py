@@ -29,6 +29,7 @@ def _check_mode(mode: str) -> None:
 def check_target(logits: jnp.ndarray, target: jnp.ndarray, mode: str) -> jnp.ndarray:
   """Validates ``target`` for ``mode`` and returns it as ``[B, H, W]`` (multiclass) or ``[B, H, W, C]``."""
   _check_mode(mode)
+  logits, target = jnp.asarray(logits), jnp.asarray(target)
   if logits.ndim != 4:
     raise ValueError(f"logits must be [B, H, W, C]; got shape {tuple(logits.shape)}")
   b, h, w, c = logits.shape
