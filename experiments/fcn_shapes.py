@@ -41,8 +41,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.head_width = 256
   config.model.dropout_rate = 0.1
 
-  config.batch_size = 24
-  config.total_steps = 1200
+  config.batch_size = 16
+  config.total_steps = 1000
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 3e-3
@@ -56,9 +56,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.decay_factor = 0.1
 
   config.log_every_steps = 50
-  config.eval_every_steps = 600
+  config.eval_every_steps = 500
   config.eval_batch_size = 100
-  config.checkpoint_every_steps = 300
+  config.checkpoint_every_steps = 250
   config.keep_checkpoints = 2
   config.async_checkpoints = True
   return config
