@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from sklearn import metrics as skm
 
 from jvision import config as config_lib, train
