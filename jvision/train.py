@@ -36,7 +36,8 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jvision import checkpointing, config as config_lib, data, metric_writers, models, optim, registry, tasks
+from jvision import (checkpointing, config as config_lib, data, metric_writers, models, optim, registry, tasks,
+                     viz)
 from jvision.data import caption_filter, pipeline
 
 
@@ -204,6 +205,17 @@ def evaluate(exp: Experiment, state: TrainState, jit_eval_step: Callable,
   return result
 
 
+def write_pictures(exp: Experiment, state: TrainState, workdir: str, num_examples: int = 16) -> Optional[str]:
+  """Tasks with ``visualize(apply_fn, variables, examples) -> uint8 picture`` (e.g. segmentation) get their
+  predictions on the first eval examples drawn into ``workdir/predictions.png``; returns the path or None."""
+  visualize = getattr(exp.task, "visualize", None)
+  if visualize is None:
+    return None
+  variables = jax.device_get({"params": state.params, **state.model_state})
+  examples = [exp.eval_source[i] for i in range(min(num_examples, len(exp.eval_source)))]
+  return viz.save_png(os.path.join(workdir, "predictions.png"), visualize(state.apply_fn, variables, examples))
+
+
 def _check_finite(state: TrainState, checkpointer: checkpointing.Checkpointer, workdir: str) -> None:
   bad = int(jax.device_get(state.nonfinite_step))
   if bad >= 0:
@@ -311,6 +323,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer.close()
   summary = {"step": step, "train_seconds": time.perf_counter() - train_start, **eval_metrics}
   if is_main:
+    write_pictures(exp, state, workdir)
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary

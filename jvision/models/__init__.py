@@ -61,6 +61,12 @@ MODELS = {
     "ssd": "jvision.models.ssd:SSD",
     "yolo": "jvision.models.yolo:YOLO",
     "overfeat": "jvision.models.overfeat:OverFeat",
+    "unet": "jvision.models.unet:UNet",
+    "fcn": "jvision.models.fcn:FCN",
+    "fcn32s": "jvision.models.fcn:FCN32s",
+    "fcn16s": "jvision.models.fcn:FCN16s",
+    "fcn8s": "jvision.models.fcn:FCN8s",
+    "segmentation": "jvision.models.segmentation:create",
 }
 
 

@@ -28,6 +28,7 @@ TASKS = {
     "contrastive": "jvision.tasks.contrastive:ContrastiveTask",
     "detection": "jvision.tasks.detection:DetectionTask",
     "localization": "jvision.tasks.localization:LocalizationTask",
+    "segmentation": "jvision.tasks.segmentation:SegmentationTask",
 }
 
 
