@@ -89,7 +89,10 @@ def main() -> None:
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True)
+  parser.add_argument("--cnn-pooling", default="max", choices=("max", "avg"),
+                      help="the CNN's pooling (jvision side only): isolates max-pool's backward pass")
   args = parser.parse_args()
+  CNN_KWARGS["pooling"] = args.cnn_pooling
 
   torch_bench = None
   if args.torch:
