@@ -17,38 +17,7 @@ import numpy as np
 
 from jvision.data import adapters
 from jvision.data import shapes_scenes
-
-
-def compress_counts(counts: Sequence[int]) -> str:
-  """COCO's compact string form of RLE counts (as pycocotools' ``rleToString``): each count, minus the count
-  two before it from the third on, in little-endian groups of 5 bits, 0x20 marking "more groups", + 48."""
-  characters = []
-  for i, count in enumerate(counts):
-    value = int(count) - (int(counts[i - 2]) if i > 2 else 0)
-    more = True
-    while more:
-      group = value & 0x1F
-      value >>= 5  # Arithmetic shift: negative differences end in -1.
-      more = value != -1 if group & 0x10 else value != 0
-      characters.append(chr((group | 0x20 if more else group) + 48))
-  return "".join(characters)
-
-
-def mask_to_rle(mask: np.ndarray, compressed: bool = True) -> dict:
-  """COCO RLE of a [H, W] mask: run lengths of 0s then 1s, alternating, in column-major order; ``counts`` is
-  the compact string (what pycocotools' ``encode`` returns) or, with ``compressed=False``, a list."""
-  mask = np.asarray(mask)
-  if mask.ndim != 2:
-    raise ValueError(f"mask must be [H, W], got {mask.shape}")
-  flat = (mask > 0).ravel(order="F").astype(np.int8)
-  changes = np.nonzero(np.diff(flat))[0] + 1
-  boundaries = np.concatenate([[0], changes, [flat.size]])
-  counts = np.diff(boundaries).tolist()
-  if flat.size and flat[0] == 1:
-    counts = [0] + counts  # RLE always starts with a run of zeros.
-  counts = [int(c) for c in counts]
-  return {"size": [int(mask.shape[0]), int(mask.shape[1])],
-          "counts": compress_counts(counts) if compressed else counts}
+from jvision.ops.rle import compress_counts, mask_to_rle  # noqa: F401 (re-exported)
 
 
 def _xywh(box: np.ndarray) -> list[float]:

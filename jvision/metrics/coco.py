@@ -1,11 +1,13 @@
-"""COCO box detection evaluation (Lin et al., "Microsoft COCO", ECCV 2014), vectorized with numpy.
+"""COCO box and instance-mask evaluation (Lin et al., "Microsoft COCO", ECCV 2014), vectorized with numpy.
 
-Reproduces ``pycocotools.cocoeval.COCOeval`` for ``iouType='bbox'`` number for number: IoU thresholds
+Reproduces ``pycocotools.cocoeval.COCOeval`` for ``iouType='bbox'`` and ``'segm'`` number for number: IoU thresholds
 0.50:0.05:0.95, 101 recall points, max detections (1, 10, 100), area ranges all/small/medium/large, crowd
 ground truth matched by intersection over the detection's area and never counted as a miss, and the same
 quirks (detections beyond the 100 best per image and category are dropped before matching; ties in score are
 broken by image order then by rank; a detection matched to a ground truth whose annotation id is 0 counts as
-unmatched, as in pycocotools).
+unmatched, as in pycocotools). For ``'segm'`` the IoU is that of the RLE masks, computed on their runs
+(``jvision.ops.rle``); ground truth falls in an area range by its ``area`` field and a detection by its box
+area ``w * h`` when the detections carry boxes, else by its mask area (what pycocotools' ``loadRes`` stores).
 
 pycocotools matches detections to ground truth one (image, category, area range, IoU threshold) at a time in
 Python. Here the greedy matching runs once per detection *rank*: step ``r`` matches the ``r``-th best
@@ -20,6 +22,9 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from jvision.ops import rle
+
+IOU_TYPES = ("bbox", "segm")
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 # Exactly the expressions of pycocotools' Params, so that threshold comparisons are bit-identical.
 IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
@@ -58,14 +63,15 @@ def _segment_last_argmax(values, mask, starts, segment_of_entry):
   return best, index
 
 
-def _match(det_pair, det_rank, det_boxes, gt_pair_start, gt_pair_count, gt_boxes, gt_crowd, gt_ignored):
+def _match(det_pair, det_rank, pair_iou, gt_pair_start, gt_pair_count, gt_crowd, gt_ignored):
   """Greedy COCO matching of every detection for every area range and IoU threshold.
 
   Args:
-    det_pair, det_rank, det_boxes: ``[D]``, ``[D]``, ``[D, 4]`` kept detections (rank < 100 in their pair).
+    det_pair, det_rank: ``[D]``, ``[D]`` kept detections (rank < 100 in their pair).
+    pair_iou: ``(det_index [E], gt_index [E]) -> [E]`` IoU of elementwise pairs (crowd-aware).
     gt_pair_start, gt_pair_count: ``[P]`` where each pair's ground truth starts in the gt arrays and how
       many it has (ground truth sorted by pair, stable).
-    gt_boxes, gt_crowd: ``[G, 4]`` xywh, ``[G]``.
+    gt_crowd: ``[G]``.
     gt_ignored: ``[G, A]`` crowd or area outside the range.
 
   Returns:
@@ -73,7 +79,7 @@ def _match(det_pair, det_rank, det_boxes, gt_pair_start, gt_pair_count, gt_boxes
   """
   num_areas, num_thresholds = gt_ignored.shape[1], len(IOU_THRESHOLDS)
   matched_gt = np.full((len(det_pair), num_areas, num_thresholds), -1, np.int64)
-  taken = np.zeros((len(gt_boxes), num_areas, num_thresholds), bool)
+  taken = np.zeros((len(gt_crowd), num_areas, num_thresholds), bool)
   counts = gt_pair_count[det_pair]
   has_gt = np.flatnonzero(counts > 0)
   if len(has_gt) == 0:
@@ -84,7 +90,7 @@ def _match(det_pair, det_rank, det_boxes, gt_pair_start, gt_pair_count, gt_boxes
   det_offsets = np.concatenate([[0], np.cumsum(det_counts)])
   entry_det = np.repeat(np.arange(len(dets)), det_counts)
   entry_gt = gt_pair_start[det_pair[dets]][entry_det] + np.arange(det_offsets[-1]) - det_offsets[entry_det]
-  entry_iou = pairwise_coco_iou(det_boxes[dets][entry_det], gt_boxes[entry_gt], gt_crowd[entry_gt])
+  entry_iou = pair_iou(dets[entry_det], entry_gt)
   step_bounds = np.searchsorted(det_rank[dets], np.arange(MAX_DETECTIONS[-1] + 1), side="left")
   thresholds = IOU_THRESHOLDS[None, None, :]
   for rank in range(MAX_DETECTIONS[-1]):
@@ -112,12 +118,15 @@ def _match(det_pair, det_rank, det_boxes, gt_pair_start, gt_pair_count, gt_boxes
 
 
 def evaluate_arrays(num_images: int, num_categories: int, gt_image, gt_category, gt_boxes, gt_area, gt_crowd,
-                    gt_id, det_image, det_category, det_boxes, det_scores):
+                    gt_id, det_image, det_category, det_boxes, det_scores, det_area=None,
+                    gt_masks: rle.RunLengthMasks | None = None, det_masks: rle.RunLengthMasks | None = None):
   """COCOeval's ``evaluate()`` + ``accumulate()`` on flat arrays.
 
   Images and categories are dense indices ``0..num_images-1`` / ``0..num_categories-1`` in the order of
   sorted ids; boxes are ``[N, 4]`` xywh float64. Ground truth must be listed in annotation order and
-  detections in result order (both only matter for ties).
+  detections in result order (both only matter for ties). ``det_area`` (default: box ``w * h``) places
+  detections in the area ranges. With ``gt_masks`` and ``det_masks`` (one mask per row) the IoU is mask IoU
+  (``iouType='segm'``) and the boxes are not used except through the default ``det_area``.
 
   Returns:
     ``precision [T, R, K, A, M]`` and ``recall [T, K, A, M]``, -1 where undefined, as ``COCOeval.eval``.
@@ -127,6 +136,11 @@ def evaluate_arrays(num_images: int, num_categories: int, gt_image, gt_category,
   recall = -np.ones((num_thresholds, num_categories, num_areas, num_max))
   num_pairs = num_images * num_categories
 
+  if (gt_masks is None) != (det_masks is None):
+    raise ValueError("give both gt_masks and det_masks (mask IoU) or neither (box IoU)")
+  if det_area is None:
+    det_area = det_boxes[:, 2] * det_boxes[:, 3]
+  det_area = np.asarray(det_area, np.float64)
   gt_pair = gt_image * num_categories + gt_category
   gt_order = np.argsort(gt_pair, kind="stable")
   gt_pair, gt_boxes, gt_area = gt_pair[gt_order], gt_boxes[gt_order], gt_area[gt_order]
@@ -144,12 +158,14 @@ def evaluate_arrays(num_images: int, num_categories: int, gt_image, gt_category,
   keep = det_order[rank < MAX_DETECTIONS[-1]]
   det_rank = rank[rank < MAX_DETECTIONS[-1]]
   det_pair, det_image, det_category = det_pair[keep], det_image[keep], det_category[keep]
-  det_boxes, det_scores = det_boxes[keep], det_scores[keep]
-  det_out_of_range = ((det_boxes[:, 2] * det_boxes[:, 3])[:, None] < low) | (
-      (det_boxes[:, 2] * det_boxes[:, 3])[:, None] > high)
+  det_boxes, det_scores, det_area = det_boxes[keep], det_scores[keep], det_area[keep]
+  det_out_of_range = (det_area[:, None] < low) | (det_area[:, None] > high)
 
-  matched_gt = _match(det_pair, det_rank, det_boxes, gt_pair_start, gt_pair_count, gt_boxes, gt_crowd,
-                      gt_ignored)
+  if gt_masks is None:
+    pair_iou = lambda d, g: pairwise_coco_iou(det_boxes[d], gt_boxes[g], gt_crowd[g])
+  else:
+    pair_iou = lambda d, g: rle.pairwise_mask_iou(det_masks, keep[d], gt_masks, gt_order[g], gt_crowd[g])
+  matched_gt = _match(det_pair, det_rank, pair_iou, gt_pair_start, gt_pair_count, gt_crowd, gt_ignored)
   matched = matched_gt >= 0
   if len(gt_id):
     safe_gt = np.maximum(matched_gt, 0)
@@ -242,6 +258,9 @@ class CocoArrays(NamedTuple):
   det_category: np.ndarray
   det_boxes: np.ndarray
   det_scores: np.ndarray
+  det_area: np.ndarray | None = None
+  gt_masks: rle.RunLengthMasks | None = None
+  det_masks: rle.RunLengthMasks | None = None
 
 
 def _column(records: Sequence[Mapping[str, Any]], key: str, what: str) -> list:
@@ -250,19 +269,50 @@ def _column(records: Sequence[Mapping[str, Any]], key: str, what: str) -> list:
     return [record[key] for record in records]
   except KeyError:
     index = next(i for i, record in enumerate(records) if key not in record)
-    raise ValueError(f"{what} {index} has no {key!r} field: {dict(records[index])}") from None
+    raise ValueError(f"{what} {index} has no {key!r} field: {_short(records[index])}") from None
 
 
-def parse_coco(ground_truth: Mapping[str, Any],
-               detections: Sequence[Mapping[str, Any]]) -> tuple[CocoArrays, np.ndarray]:
+def _short(record: Mapping[str, Any]) -> dict:
+  """A record for an error message, without its (possibly huge) segmentation."""
+  return {k: ("..." if k == "segmentation" else v) for k, v in record.items()}
+
+
+def _masks(records: Sequence[Mapping[str, Any]], keep: np.ndarray, record_image: np.ndarray,
+           image_sizes: np.ndarray, what: str) -> rle.RunLengthMasks:
+  """``RunLengthMasks`` of the kept records' ``segmentation``, checked against their image's height/width."""
+  indices = np.flatnonzero(keep)
+  segmentations = _column([records[i] for i in indices], "segmentation", what)
+  try:
+    masks = rle.RunLengthMasks.from_rles(segmentations, what)
+  except ValueError as error:
+    raise ValueError(f"{error} (counting only records of known categories)") from None
+  expected = image_sizes[record_image[indices]]
+  wrong = (expected[:, 0] >= 0) & ((expected[:, 0] != masks.heights) | (expected[:, 1] != masks.widths))
+  if np.any(wrong):
+    i = int(np.flatnonzero(wrong)[0])
+    raise ValueError(f"{what} {_short(records[indices[i]])} has a mask of size "
+                     f"{[int(masks.heights[i]), int(masks.widths[i])]} but its image is {expected[i].tolist()} "
+                     "(height, width)")
+  return masks
+
+
+def parse_coco(ground_truth: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
+               iou_type: str = "bbox") -> tuple[CocoArrays, np.ndarray]:
   """Checks and flattens a COCO dataset dict and a detection list; returns the arrays and sorted category ids.
 
   See ``coco_evaluate`` for the expected fields.
   """
+  if iou_type not in IOU_TYPES:
+    raise ValueError(f"unknown iou_type {iou_type!r}; known: {', '.join(IOU_TYPES)}")
+  segm = iou_type == "segm"
   for key in ("images", "annotations", "categories"):
     if key not in ground_truth:
       raise ValueError(f"ground_truth must be a COCO dict with {key!r}; got keys {sorted(ground_truth)}")
-  image_ids = np.unique(np.asarray([image["id"] for image in ground_truth["images"]], np.int64))
+  images = ground_truth["images"]
+  image_ids = np.asarray([image["id"] for image in images], np.int64)
+  image_ids, first = np.unique(image_ids, return_index=True)
+  image_sizes = np.asarray([[images[i].get("height", -1), images[i].get("width", -1)] for i in first],
+                           np.int64).reshape(-1, 2)
   category_ids = np.unique(np.asarray([c["id"] for c in ground_truth["categories"]], np.int64))
   annotations = ground_truth["annotations"]
 
@@ -280,8 +330,10 @@ def parse_coco(ground_truth: Mapping[str, Any],
     raise ValueError(f"annotation {bad.get('id')} refers to image_id {bad['image_id']}, not in images")
   gt_category, gt_known = indices(_column(annotations, "category_id", "annotation"),
                                   category_ids)
-  gt_boxes = np.asarray(_column(annotations, "bbox", "annotation"),
-                        np.float64).reshape(-1, 4)
+  if segm:  # Ground-truth boxes play no part in mask evaluation.
+    gt_boxes = np.zeros((len(annotations), 4))
+  else:
+    gt_boxes = np.asarray(_column(annotations, "bbox", "annotation"), np.float64).reshape(-1, 4)
   gt_area = np.asarray(_column(annotations, "area", "annotation"), np.float64)
   gt_crowd = np.asarray([bool(a.get("iscrowd", 0)) for a in annotations], bool)
   gt_id = np.asarray([a.get("id", i + 1) for i, a in enumerate(annotations)], np.int64)
@@ -293,35 +345,50 @@ def parse_coco(ground_truth: Mapping[str, Any],
     raise ValueError(f"detection on image_id {bad['image_id']}, which is not in the ground truth's images")
   det_category, det_known = indices(
       _column(detections, "category_id", "detection"), category_ids)
-  det_boxes = np.asarray(_column(detections, "bbox", "detection"),
-                         np.float64).reshape(-1, 4)
+  # pycocotools' loadRes: if the first detection has a box, every detection's area is its box's w * h.
+  with_boxes = not segm or (len(detections) > 0 and len(detections[0].get("bbox", [])) > 0)
+  if with_boxes:
+    det_boxes = np.asarray(_column(detections, "bbox", "detection"), np.float64).reshape(-1, 4)
+  else:
+    det_boxes = np.zeros((len(detections), 4))
   det_scores = np.asarray(_column(detections, "score", "detection"), np.float64)
   if not np.all(np.isfinite(det_scores)):
     raise ValueError("detection scores must be finite")
 
+  gt_masks = det_masks = det_area = None
+  if segm:
+    gt_masks = _masks(annotations, gt_known, gt_image, image_sizes, "annotation")
+    det_masks = _masks(detections, det_known, det_image, image_sizes, "detection")
+    det_area = (det_boxes[det_known, 2] * det_boxes[det_known, 3] if with_boxes
+                else det_masks.areas.astype(np.float64))
   arrays = CocoArrays(
       len(image_ids), len(category_ids), gt_image[gt_known], gt_category[gt_known], gt_boxes[gt_known],
       gt_area[gt_known], gt_crowd[gt_known], gt_id[gt_known], det_image[det_known], det_category[det_known],
-      det_boxes[det_known], det_scores[det_known])
+      det_boxes[det_known], det_scores[det_known], det_area, gt_masks, det_masks)
   return arrays, category_ids
 
 
-def coco_evaluate(ground_truth: Mapping[str, Any], detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-  """COCO box AP/AR, equal to ``pycocotools.cocoeval.COCOeval(gt, dt, 'bbox')`` stats.
+def coco_evaluate(ground_truth: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
+                  iou_type: str = "bbox") -> dict[str, Any]:
+  """COCO box or mask AP/AR, equal to ``pycocotools.cocoeval.COCOeval(gt, dt, iou_type)`` stats.
 
   Args:
-    ground_truth: a COCO dataset dict with ``images`` (``id``), ``categories`` (``id``) and ``annotations``
-      (``image_id``, ``category_id``, ``bbox`` as ``[x, y, w, h]``, ``area``, ``iscrowd`` (default 0),
-      ``id``).
-    detections: ``{image_id, category_id, bbox ([x, y, w, h]), score}`` records. Detections of a category not
-      in ``categories`` are ignored (as pycocotools does); an unknown ``image_id`` is an error.
+    ground_truth: a COCO dataset dict with ``images`` (``id``; ``height``/``width`` are checked against mask
+      sizes when present), ``categories`` (``id``) and ``annotations`` (``image_id``, ``category_id``,
+      ``bbox`` as ``[x, y, w, h]`` (boxes only), ``area``, ``iscrowd`` (default 0), ``id``, and for masks
+      ``segmentation`` as RLE: ``{"size": [H, W], "counts": str | bytes | list}``; polygons are refused).
+    detections: ``{image_id, category_id, bbox ([x, y, w, h]), score}`` records, and for masks
+      ``segmentation`` as RLE (``bbox`` optional: as in pycocotools, when the first detection has one, every
+      detection's area range is decided by ``w * h`` of its box, else by its mask area). Detections of a
+      category not in ``categories`` are ignored (as pycocotools does); an unknown ``image_id`` is an error.
+    iou_type: ``"bbox"`` (box IoU) or ``"segm"`` (mask IoU).
 
   Returns:
     The twelve stats by name (``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``, ``AR1``, ``AR10``,
     ``AR100``, ``ARs``, ``ARm``, ``ARl``; -1 where undefined as in pycocotools) and ``per_class_AP``
     ``{category_id: AP@[.5:.95]}`` (-1 for a category without ground truth).
   """
-  arrays, category_ids = parse_coco(ground_truth, detections)
+  arrays, category_ids = parse_coco(ground_truth, detections, iou_type)
   precision, recall = evaluate_arrays(*arrays)
   result: dict[str, Any] = summarize(precision, recall)
   result["per_class_AP"] = dict(zip(category_ids.tolist(), per_class_average_precision(precision).tolist()))
