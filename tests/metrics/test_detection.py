@@ -105,3 +105,103 @@ def test_bad_input_is_named():
   evaluator.add_batch(**batch)
   with pytest.raises(ValueError, match="more than once"):
     evaluator.result()
+
+
+def masked_batches(seed, num_batches=3, batch_size=4, max_det=12, max_gt=5, num_classes=3, padded=(128, 144)):
+  """Padded batches with instance masks: per-image sizes below the padded size, probabilities as predictions,
+  and garbage both in invalid slots and in the padding beyond each image."""
+  rng = np.random.default_rng(seed)
+  ys, xs = np.mgrid[:padded[0], :padded[1]]
+  batches = []
+  for b in range(num_batches):
+    sizes = np.stack([rng.integers(64, padded[0] + 1, batch_size), rng.integers(64, padded[1] + 1, batch_size)], 1)
+    centres = rng.uniform(0, 1, (batch_size, max_gt, 2)) * sizes[:, None, :]
+    radii = rng.choice([3.0, 15.0, 90.0], (batch_size, max_gt, 1)) * rng.uniform(0.6, 1.4, (batch_size, max_gt, 2))
+    gt_masks = (((ys - centres[..., 0, None, None]) / radii[..., 0, None, None]) ** 2
+                + ((xs - centres[..., 1, None, None]) / radii[..., 1, None, None]) ** 2) <= 1
+    inside = (ys < sizes[:, 0, None, None]) & (xs < sizes[:, 1, None, None])
+    gt_masks &= inside[:, None]
+    gt_classes = rng.integers(0, num_classes, (batch_size, max_gt))
+    gt_valid = (np.arange(max_gt) < rng.integers(0, max_gt + 1, (batch_size, 1))) & gt_masks.any(axis=(2, 3))
+    source = rng.integers(0, max_gt, (batch_size, max_det))
+    shift = rng.integers(-2, 3, (batch_size, max_det, 2))
+    pred_masks = np.stack([np.stack([np.roll(gt_masks[i, source[i, j]], tuple(shift[i, j]), (0, 1))
+                                     for j in range(max_det)]) for i in range(batch_size)])
+    probabilities = np.where(pred_masks, rng.uniform(0.45, 1.0, pred_masks.shape), rng.uniform(0, 0.5, pred_masks.shape))
+    probabilities[~inside[:, None].repeat(max_det, 1)] = 0.9  # padding garbage: must be cropped away
+    pred_boxes = np.take_along_axis(
+        np.stack([centres[..., 1] - radii[..., 1], centres[..., 0] - radii[..., 0],
+                  centres[..., 1] + radii[..., 1], centres[..., 0] + radii[..., 0]], -1), source[..., None], 1)
+    pred_boxes = pred_boxes + rng.normal(0, 3, pred_boxes.shape)
+    pred_classes = np.where(rng.uniform(size=(batch_size, max_det)) < 0.8, np.take_along_axis(gt_classes, source, 1),
+                            rng.integers(0, num_classes, (batch_size, max_det)))
+    pred_valid = np.arange(max_det) < rng.integers(max_det // 2, max_det + 1, (batch_size, 1))
+    gt_boxes = np.zeros((batch_size, max_gt, 4))
+    for i, j in zip(*np.nonzero(gt_valid)):
+      rows, cols = np.nonzero(gt_masks[i, j])
+      gt_boxes[i, j] = [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+    batches.append(dict(
+        image_ids=np.arange(batch_size) + 100 * b, pred_boxes=pred_boxes,
+        pred_scores=np.round(rng.uniform(size=(batch_size, max_det)), 1), pred_classes=pred_classes,
+        pred_valid=pred_valid, gt_boxes=gt_boxes, gt_classes=gt_classes, gt_valid=gt_valid,
+        gt_crowd=rng.uniform(size=(batch_size, max_gt)) < 0.15, pred_masks=probabilities,
+        gt_masks=gt_masks.astype(np.uint8), image_sizes=sizes))
+  return batches
+
+
+def test_mask_ap_equals_pycocotools_segm():
+  import pycocotools.mask as mask_utils
+  batches = masked_batches(0)
+  evaluator = detection.DetectionEvaluator(num_classes=3)
+  for batch in batches:
+    evaluator.add_batch(**batch)
+  result = evaluator.result()
+  images, annotations, results = [], [], []
+  encode = lambda m: mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+  for batch in batches:
+    for i, image_id in enumerate(batch["image_ids"]):
+      height, width = batch["image_sizes"][i]
+      images.append({"id": int(image_id), "height": int(height), "width": int(width)})
+      for j in np.flatnonzero(batch["gt_valid"][i]):
+        mask = batch["gt_masks"][i, j, :height, :width]
+        annotations.append({"id": len(annotations) + 1, "image_id": int(image_id),
+                            "category_id": int(batch["gt_classes"][i, j]), "segmentation": encode(mask),
+                            "area": float(mask.sum()), "iscrowd": int(batch["gt_crowd"][i, j])})
+      for j in np.flatnonzero(batch["pred_valid"][i]):
+        x1, y1, x2, y2 = batch["pred_boxes"][i, j]
+        results.append({"image_id": int(image_id), "category_id": int(batch["pred_classes"][i, j]),
+                        "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(batch["pred_scores"][i, j]),
+                        "segmentation": encode(batch["pred_masks"][i, j, :height, :width] > 0.5)})
+  with contextlib.redirect_stdout(io.StringIO()):
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": c} for c in range(3)]}
+    gt.createIndex()
+    reference = COCOeval(gt, gt.loadRes(results), "segm")
+    reference.evaluate()
+    reference.accumulate()
+    reference.summarize()
+  np.testing.assert_allclose([result[f"mask_{name}"] for name in coco.STAT_NAMES], reference.stats, atol=1e-12)
+  assert result["mask_AP"] != result["AP"]  # not the box numbers under another name
+  assert np.all(reference.stats > 0), reference.stats  # every area range has matches
+  # The same masks given as RLE dicts give the same numbers.
+  from_rle = detection.DetectionEvaluator(num_classes=3)
+  for batch in batches:
+    sizes = batch["image_sizes"]
+    as_rle = lambda masks: [[encode(m[:h, :w] > 0.5) for m in masks[i]] for i, (h, w) in enumerate(sizes)]
+    from_rle.add_batch(**dict(batch, pred_masks=as_rle(batch["pred_masks"]), gt_masks=as_rle(batch["gt_masks"]),
+                              image_sizes=None))
+  rle_result = from_rle.result()
+  assert [rle_result[f"mask_{name}"] for name in coco.STAT_NAMES] == [result[f"mask_{name}"]
+                                                                       for name in coco.STAT_NAMES]
+
+
+def test_masks_must_come_in_pairs_and_every_batch():
+  batch = masked_batches(1, num_batches=1)[0]
+  evaluator = detection.DetectionEvaluator(num_classes=3)
+  with pytest.raises(ValueError, match="give pred_masks and gt_masks together"):
+    evaluator.add_batch(**dict(batch, gt_masks=None))
+  with pytest.raises(ValueError, match="pred_masks must be \\[B, N, H, W\\]"):
+    evaluator.add_batch(**dict(batch, pred_masks=batch["pred_masks"][:, :3]))
+  evaluator.add_batch(**batch)
+  with pytest.raises(ValueError, match="every add_batch must give instance masks"):
+    evaluator.add_batch(**dict(batch, image_ids=batch["image_ids"] + 1000, pred_masks=None, gt_masks=None))
