@@ -117,16 +117,28 @@ def _match(det_pair, det_rank, pair_iou, gt_pair_start, gt_pair_count, gt_crowd,
   return matched_gt
 
 
+def _runs_of_needed_detections(det_masks, needed):
+  """``(RunLengthMasks, slot)``: ``det_masks`` decoded (only rows ``needed`` if they are RLE dicts), and the
+  row of each detection in it."""
+  if isinstance(det_masks, rle.RunLengthMasks):
+    return det_masks, np.arange(len(det_masks))
+  slot = np.full(len(det_masks), -1, np.int64)
+  slot[needed] = np.arange(len(needed))
+  return rle.RunLengthMasks.from_rles([det_masks[i] for i in needed], "detection mask"), slot
+
+
 def evaluate_arrays(num_images: int, num_categories: int, gt_image, gt_category, gt_boxes, gt_area, gt_crowd,
                     gt_id, det_image, det_category, det_boxes, det_scores, det_area=None,
-                    gt_masks: rle.RunLengthMasks | None = None, det_masks: rle.RunLengthMasks | None = None):
+                    gt_masks: rle.RunLengthMasks | None = None,
+                    det_masks: rle.RunLengthMasks | Sequence[Mapping[str, Any]] | None = None):
   """COCOeval's ``evaluate()`` + ``accumulate()`` on flat arrays.
 
   Images and categories are dense indices ``0..num_images-1`` / ``0..num_categories-1`` in the order of
   sorted ids; boxes are ``[N, 4]`` xywh float64. Ground truth must be listed in annotation order and
   detections in result order (both only matter for ties). ``det_area`` (default: box ``w * h``) places
   detections in the area ranges. With ``gt_masks`` and ``det_masks`` (one mask per row) the IoU is mask IoU
-  (``iouType='segm'``) and the boxes are not used except through the default ``det_area``.
+  (``iouType='segm'``) and the boxes are not used except through the default ``det_area``. ``det_masks`` may
+  be RLE dicts: only the detections that meet ground truth of their image and category are then decoded.
 
   Returns:
     ``precision [T, R, K, A, M]`` and ``recall [T, K, A, M]``, -1 where undefined, as ``COCOeval.eval``.
@@ -164,7 +176,8 @@ def evaluate_arrays(num_images: int, num_categories: int, gt_image, gt_category,
   if gt_masks is None:
     pair_iou = lambda d, g: pairwise_coco_iou(det_boxes[d], gt_boxes[g], gt_crowd[g])
   else:
-    pair_iou = lambda d, g: rle.pairwise_mask_iou(det_masks, keep[d], gt_masks, gt_order[g], gt_crowd[g])
+    det_runs, det_slot = _runs_of_needed_detections(det_masks, keep[gt_pair_count[det_pair] > 0])
+    pair_iou = lambda d, g: rle.pairwise_mask_iou(det_runs, det_slot[keep[d]], gt_masks, gt_order[g], gt_crowd[g])
   matched_gt = _match(det_pair, det_rank, pair_iou, gt_pair_start, gt_pair_count, gt_crowd, gt_ignored)
   matched = matched_gt >= 0
   if len(gt_id):
@@ -260,7 +273,7 @@ class CocoArrays(NamedTuple):
   det_scores: np.ndarray
   det_area: np.ndarray | None = None
   gt_masks: rle.RunLengthMasks | None = None
-  det_masks: rle.RunLengthMasks | None = None
+  det_masks: rle.RunLengthMasks | Sequence[Mapping[str, Any]] | None = None
 
 
 def _column(records: Sequence[Mapping[str, Any]], key: str, what: str) -> list:
@@ -277,23 +290,30 @@ def _short(record: Mapping[str, Any]) -> dict:
   return {k: ("..." if k == "segmentation" else v) for k, v in record.items()}
 
 
-def _masks(records: Sequence[Mapping[str, Any]], keep: np.ndarray, record_image: np.ndarray,
-           image_sizes: np.ndarray, what: str) -> rle.RunLengthMasks:
-  """``RunLengthMasks`` of the kept records' ``segmentation``, checked against their image's height/width."""
+def _checked_rles(records: Sequence[Mapping[str, Any]], keep: np.ndarray, record_image: np.ndarray,
+                  image_sizes: np.ndarray, what: str) -> list[Mapping[str, Any]]:
+  """The kept records' ``segmentation`` RLE dicts, their ``size`` checked against their image's height/width."""
   indices = np.flatnonzero(keep)
   segmentations = _column([records[i] for i in indices], "segmentation", what)
-  try:
-    masks = rle.RunLengthMasks.from_rles(segmentations, what)
-  except ValueError as error:
-    raise ValueError(f"{error} (counting only records of known categories)") from None
-  expected = image_sizes[record_image[indices]]
-  wrong = (expected[:, 0] >= 0) & ((expected[:, 0] != masks.heights) | (expected[:, 1] != masks.widths))
+  sizes = np.zeros((len(indices), 2), np.int64)
+  for n, segmentation in enumerate(segmentations):
+    try:
+      sizes[n] = rle.rle_size(segmentation)
+    except ValueError as error:
+      raise ValueError(f"{what} {_short(records[indices[n]])}: {error}") from None
+  expected = image_sizes[record_image[indices]].reshape(-1, 2)
+  wrong = (expected[:, 0] >= 0) & np.any(expected != sizes, axis=1)
   if np.any(wrong):
-    i = int(np.flatnonzero(wrong)[0])
-    raise ValueError(f"{what} {_short(records[indices[i]])} has a mask of size "
-                     f"{[int(masks.heights[i]), int(masks.widths[i])]} but its image is {expected[i].tolist()} "
-                     "(height, width)")
-  return masks
+    n = int(np.flatnonzero(wrong)[0])
+    raise ValueError(f"{what} {_short(records[indices[n]])} has a mask of size {sizes[n].tolist()} but its "
+                     f"image is {expected[n].tolist()} (height, width)")
+  return segmentations
+
+
+def _masks(records: Sequence[Mapping[str, Any]], keep: np.ndarray, record_image: np.ndarray,
+           image_sizes: np.ndarray, what: str) -> rle.RunLengthMasks:
+  """``RunLengthMasks`` of the kept records' ``segmentation`` (checked as in ``_checked_rles``)."""
+  return rle.RunLengthMasks.from_rles(_checked_rles(records, keep, record_image, image_sizes, what), what)
 
 
 def parse_coco(ground_truth: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
@@ -358,9 +378,12 @@ def parse_coco(ground_truth: Mapping[str, Any], detections: Sequence[Mapping[str
   gt_masks = det_masks = det_area = None
   if segm:
     gt_masks = _masks(annotations, gt_known, gt_image, image_sizes, "annotation")
-    det_masks = _masks(detections, det_known, det_image, image_sizes, "detection")
-    det_area = (det_boxes[det_known, 2] * det_boxes[det_known, 3] if with_boxes
-                else det_masks.areas.astype(np.float64))
+    if with_boxes:  # Decoded later, and only where they meet ground truth.
+      det_masks = _checked_rles(detections, det_known, det_image, image_sizes, "detection")
+      det_area = det_boxes[det_known, 2] * det_boxes[det_known, 3]
+    else:
+      det_masks = _masks(detections, det_known, det_image, image_sizes, "detection")
+      det_area = det_masks.areas.astype(np.float64)
   arrays = CocoArrays(
       len(image_ids), len(category_ids), gt_image[gt_known], gt_category[gt_known], gt_boxes[gt_known],
       gt_area[gt_known], gt_crowd[gt_known], gt_id[gt_known], det_image[det_known], det_category[det_known],

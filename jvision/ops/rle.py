@@ -93,7 +93,8 @@ def mask_to_rle(mask: np.ndarray, compressed: bool = True) -> dict:
           "counts": compress_counts(counts) if compressed else counts}
 
 
-def _size(rle: Mapping[str, Any]) -> tuple[int, int]:
+def rle_size(rle: Mapping[str, Any]) -> tuple[int, int]:
+  """``(height, width)`` of an RLE dict, with an error naming what is wrong (polygons included)."""
   if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
     if isinstance(rle, (list, tuple)):
       raise ValueError("polygon segmentations are not supported; convert them to RLE first, e.g. with "
@@ -107,7 +108,7 @@ def _size(rle: Mapping[str, Any]) -> tuple[int, int]:
 
 def rle_counts(rle: Mapping[str, Any]) -> np.ndarray:
   """The run lengths of an RLE dict with compressed (str/bytes) or uncompressed (list) counts."""
-  _size(rle)
+  rle_size(rle)
   counts = rle["counts"]
   if isinstance(counts, (str, bytes)):
     return decompress_counts(counts)
@@ -116,7 +117,7 @@ def rle_counts(rle: Mapping[str, Any]) -> np.ndarray:
 
 def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
   """``[H, W]`` bool mask of an RLE dict (compressed or uncompressed counts)."""
-  height, width = _size(rle)
+  height, width = rle_size(rle)
   counts = rle_counts(rle)
   if np.any(counts < 0) or counts.sum() != height * width:
     raise ValueError(f"RLE counts must be >= 0 and sum to H * W = {height * width}; got sum {counts.sum()}")
@@ -151,7 +152,7 @@ class RunLengthMasks:
     compressed, compressed_index, uncompressed, uncompressed_index = [], [], [], []
     for i, rle in enumerate(rles):
       try:
-        sizes[i] = _size(rle)
+        sizes[i] = rle_size(rle)
       except ValueError as error:
         raise ValueError(f"{what} {i}: {error}") from None
       counts = rle["counts"]
