@@ -6,8 +6,9 @@ ground truth matched by intersection over the detection's area and never counted
 quirks (detections beyond the 100 best per image and category are dropped before matching; ties in score are
 broken by image order then by rank; a detection matched to a ground truth whose annotation id is 0 counts as
 unmatched, as in pycocotools). For ``'segm'`` the IoU is that of the RLE masks, computed on their runs
-(``jvision.ops.rle``); ground truth falls in an area range by its ``area`` field and a detection by its box
-area ``w * h`` when the detections carry boxes, else by its mask area (what pycocotools' ``loadRes`` stores).
+(``jvision.ops.rle``; polygons are rasterized exactly as pycocotools does, ``jvision.ops.polygons``). Ground
+truth falls in an area range by its ``area`` field and a detection by its box area ``w * h`` when the
+detections carry boxes, else by its mask area (what pycocotools' ``loadRes`` stores).
 
 pycocotools matches detections to ground truth one (image, category, area range, IoU threshold) at a time in
 Python. Here the greedy matching runs once per detection *rank*: step ``r`` matches the ``r``-th best
@@ -22,7 +23,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from jvision.ops import rle
+from jvision.ops import polygons, rle
 
 IOU_TYPES = ("bbox", "segm")
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -292,16 +293,20 @@ def _short(record: Mapping[str, Any]) -> dict:
 
 def _checked_rles(records: Sequence[Mapping[str, Any]], keep: np.ndarray, record_image: np.ndarray,
                   image_sizes: np.ndarray, what: str) -> list[Mapping[str, Any]]:
-  """The kept records' ``segmentation`` RLE dicts, their ``size`` checked against their image's height/width."""
+  """The kept records' ``segmentation`` as RLE dicts (polygons rasterized), sizes checked against the images."""
   indices = np.flatnonzero(keep)
   segmentations = _column([records[i] for i in indices], "segmentation", what)
   sizes = np.zeros((len(indices), 2), np.int64)
+  expected = image_sizes[record_image[indices]].reshape(-1, 2)
   for n, segmentation in enumerate(segmentations):
     try:
+      if isinstance(segmentation, list):  # polygons, rasterized as pycocotools' annToRLE does
+        if expected[n, 0] < 0:
+          raise ValueError("polygon segmentations need the image's 'height' and 'width' in ground_truth images")
+        segmentation = segmentations[n] = polygons.polygons_to_rle(segmentation, *expected[n])
       sizes[n] = rle.rle_size(segmentation)
     except ValueError as error:
       raise ValueError(f"{what} {_short(records[indices[n]])}: {error}") from None
-  expected = image_sizes[record_image[indices]].reshape(-1, 2)
   wrong = (expected[:, 0] >= 0) & np.any(expected != sizes, axis=1)
   if np.any(wrong):
     n = int(np.flatnonzero(wrong)[0])
@@ -399,10 +404,11 @@ def coco_evaluate(ground_truth: Mapping[str, Any], detections: Sequence[Mapping[
     ground_truth: a COCO dataset dict with ``images`` (``id``; ``height``/``width`` are checked against mask
       sizes when present), ``categories`` (``id``) and ``annotations`` (``image_id``, ``category_id``,
       ``bbox`` as ``[x, y, w, h]`` (boxes only), ``area``, ``iscrowd`` (default 0), ``id``, and for masks
-      ``segmentation`` as RLE: ``{"size": [H, W], "counts": str | bytes | list}``; polygons are refused).
+      ``segmentation`` as RLE ``{"size": [H, W], "counts": str | bytes | list}`` or polygons
+      ``[[x0, y0, x1, y1, ...], ...]``, which need the image's ``height`` and ``width``).
     detections: ``{image_id, category_id, bbox ([x, y, w, h]), score}`` records, and for masks
-      ``segmentation`` as RLE (``bbox`` optional: as in pycocotools, when the first detection has one, every
-      detection's area range is decided by ``w * h`` of its box, else by its mask area). Detections of a
+      ``segmentation`` as RLE or polygons (``bbox`` optional: as in pycocotools, when the first detection has
+      one, every detection's area range is decided by ``w * h`` of its box, else by its mask area). Detections of a
       category not in ``categories`` are ignored (as pycocotools does); an unknown ``image_id`` is an error.
     iou_type: ``"bbox"`` (box IoU) or ``"segm"`` (mask IoU).
 

@@ -97,8 +97,8 @@ def rle_size(rle: Mapping[str, Any]) -> tuple[int, int]:
   """``(height, width)`` of an RLE dict, with an error naming what is wrong (polygons included)."""
   if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
     if isinstance(rle, (list, tuple)):
-      raise ValueError("polygon segmentations are not supported; convert them to RLE first, e.g. with "
-                       "pycocotools.mask.merge(pycocotools.mask.frPyObjects(polygons, height, width))")
+      raise ValueError("a polygon segmentation is not an RLE; rasterize it with the image size first: "
+                       "jvision.ops.polygons.polygons_to_rle(polygons, height, width)")
     raise ValueError(f"an RLE must be a dict with 'size' [H, W] and 'counts'; got {type(rle).__name__}")
   size = tuple(int(s) for s in rle["size"])
   if len(size) != 2 or min(size) < 0:

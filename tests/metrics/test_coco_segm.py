@@ -29,6 +29,16 @@ def blob(rng, height, width, scale):
   return mask
 
 
+def star(rng, height, width, scale):
+  """A polygon [x0, y0, ...] with 5-12 vertices at random radii around a random centre (may leave the image)."""
+  count = int(rng.integers(5, 13))
+  angles = np.sort(rng.uniform(0, 2 * np.pi, count))
+  radii = scale * rng.uniform(0.3, 0.8, count)
+  centre = rng.uniform(0, [width, height])
+  points = np.stack([centre[0] + radii * np.cos(angles), centre[1] + radii * np.sin(angles)], 1)
+  return [float(v) for v in np.round(points.reshape(-1), 2)]
+
+
 def perturb(rng, mask):
   """A detection made from a ground-truth mask: shifted, and grown or shrunk by a pixel or two."""
   dy, dx = rng.integers(-3, 4, 2)
@@ -60,9 +70,9 @@ def tight_box(mask):
 
 
 def random_segm_case(seed, num_images=24, category_ids=(1, 3, 4, 9), max_gt=7, crowd_rate=0.15,
-                     with_boxes=False):
+                     with_boxes=False, polygons=True):
   """Random masks with crowds, several categories, empty images, tied scores, unknown categories, all three
-  RLE forms in the ground truth, and one image with more than 100 detections of a category."""
+  RLE forms and polygons in the ground truth, and one image with more than 100 detections of a category."""
   rng = np.random.default_rng(seed)
   images = [{"id": int(i), "height": int(h), "width": int(w)}
             for i, h, w in zip(rng.choice(10_000, num_images, replace=False), rng.integers(40, 200, num_images),
@@ -82,11 +92,15 @@ def random_segm_case(seed, num_images=24, category_ids=(1, 3, 4, 9), max_gt=7, c
     height, width = image["height"], image["width"]
     num_gt = 0 if n % 7 == 0 else int(rng.integers(0, max_gt + 1))
     for _ in range(num_gt):
-      mask = blob(rng, height, width, rng.choice([6.0, 25.0, 110.0]))
+      if polygons and rng.uniform() < 0.3:  # one or two star-ish polygons around a centre
+        segmentation = [star(rng, height, width, rng.choice([6.0, 25.0, 110.0])) for _ in range(rng.integers(1, 3))]
+        mask = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))) > 0
+      else:
+        mask = blob(rng, height, width, rng.choice([6.0, 25.0, 110.0]))
+        segmentation = encode(mask, str(rng.choice(["str", "bytes", "list"])))
       area = float(mask.sum()) * (1.0 if rng.uniform() < 0.7 else rng.uniform(0.6, 1.1))
       annotations.append({"id": len(annotations) + 1, "image_id": image["id"],
-                          "category_id": int(rng.choice(gt_categories)),
-                          "segmentation": encode(mask, str(rng.choice(["str", "bytes", "list"]))),
+                          "category_id": int(rng.choice(gt_categories)), "segmentation": segmentation,
                           "area": area, "iscrowd": int(rng.uniform() < crowd_rate)})
       if n % 5 == 4:
         continue  # ground truth without detections
@@ -112,6 +126,7 @@ def pycocotools_segm(ground_truth, detections):
     gt.dataset = {k: [dict(r) for r in v] for k, v in ground_truth.items()}
     gt.createIndex()
     dt = gt.loadRes([dict(d, segmentation=dict(d["segmentation"])) for d in detections])
+    # COCOeval replaces segmentations by RLE in these copies, never in the caller's ground_truth.
     evaluator = COCOeval(gt, dt, "segm")
     evaluator.evaluate()
     evaluator.accumulate()
@@ -178,10 +193,14 @@ def test_crowd_region_absorbs_detections_inside_it():
 
 
 def test_segm_errors_name_the_problem():
-  ground_truth, detections = random_segm_case(0, num_images=4)
+  ground_truth, detections = random_segm_case(0, num_images=4, polygons=False)
   polygon = dict(ground_truth, annotations=[dict(ground_truth["annotations"][0], segmentation=[[0, 0, 5, 0, 5, 5]])])
-  with pytest.raises(ValueError, match="polygon segmentations are not supported"):
-    coco.coco_evaluate(polygon, detections, iou_type="segm")
+  sizeless = dict(polygon, images=[{"id": image["id"]} for image in ground_truth["images"]])
+  with pytest.raises(ValueError, match="polygon segmentations need the image's 'height' and 'width'"):
+    coco.coco_evaluate(sizeless, detections, iou_type="segm")
+  with pytest.raises(ValueError, match="at least 3 vertices"):
+    coco.coco_evaluate(dict(polygon, annotations=[dict(polygon["annotations"][0], segmentation=[[0, 0, 5, 5]])]),
+                       detections, iou_type="segm")
   no_mask = [{k: v for k, v in detections[0].items() if k != "segmentation"}]
   with pytest.raises(ValueError, match="has no 'segmentation'"):
     coco.coco_evaluate(ground_truth, no_mask, iou_type="segm")

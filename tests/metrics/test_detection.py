@@ -127,7 +127,8 @@ def masked_batches(seed, num_batches=3, batch_size=4, max_det=12, max_gt=5, num_
     shift = rng.integers(-2, 3, (batch_size, max_det, 2))
     pred_masks = np.stack([np.stack([np.roll(gt_masks[i, source[i, j]], tuple(shift[i, j]), (0, 1))
                                      for j in range(max_det)]) for i in range(batch_size)])
-    probabilities = np.where(pred_masks, rng.uniform(0.45, 1.0, pred_masks.shape), rng.uniform(0, 0.5, pred_masks.shape))
+    probabilities = np.where(pred_masks, rng.uniform(0.45, 1.0, pred_masks.shape),
+                             rng.uniform(0, 0.5, pred_masks.shape))
     probabilities[~inside[:, None].repeat(max_det, 1)] = 0.9  # padding garbage: must be cropped away
     pred_boxes = np.take_along_axis(
         np.stack([centres[..., 1] - radii[..., 1], centres[..., 0] - radii[..., 0],

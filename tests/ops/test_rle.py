@@ -94,7 +94,7 @@ def test_hand_computed_iou():
 
 
 def test_errors_name_the_problem():
-  with pytest.raises(ValueError, match="polygon segmentations are not supported"):
+  with pytest.raises(ValueError, match="a polygon segmentation is not an RLE"):
     rle.RunLengthMasks.from_rles([[[0, 0, 4, 0, 4, 4]]])
   with pytest.raises(ValueError, match="segmentation 1: RLE counts must be >= 0 and sum to H \\* W = 6"):
     rle.RunLengthMasks.from_rles([{"size": [2, 3], "counts": [6]}, {"size": [2, 3], "counts": [2, 3]}])
