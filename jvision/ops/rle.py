@@ -188,18 +188,24 @@ class RunLengthMasks:
     return cls(sizes[:, 0], sizes[:, 1], ends[ones] - counts[ones], ends[ones], run_offsets)
 
 
-def _pixels_before(masks: RunLengthMasks, mask_index, flat_index, stride: int):
-  """Number of mask ``mask_index``'s pixels with flat index < ``flat_index`` (elementwise)."""
+def _pixels_before(masks: RunLengthMasks, mask_index, flat_index):
+  """Number of mask ``mask_index``'s pixels with flat index < ``flat_index`` (elementwise).
+
+  One ``searchsorted`` over every mask's runs at once: run starts are keyed by ``mask * stride + start`` with a
+  stride larger than any mask, so the last run at or before ``(mask, flat_index)`` is found in one call; it
+  belongs to ``mask`` unless the mask has no run before that index.
+  """
+  if len(masks.starts) == 0:
+    return np.zeros(len(mask_index), np.int64)
+  stride = int((masks.heights * masks.widths).max()) + 1
   run_of_mask = np.repeat(np.arange(len(masks)), np.diff(masks.offsets))
-  keys = run_of_mask * stride + masks.starts
   lengths = masks.ends - masks.starts
-  before_run = np.cumsum(lengths) - lengths
-  before_run = before_run - np.concatenate([[0], np.cumsum(lengths)])[masks.offsets[:-1]][run_of_mask]
-  run = np.searchsorted(keys, mask_index * stride + flat_index, side="right") - 1
+  cumulative = np.concatenate([[0], np.cumsum(lengths)])
+  before_run = cumulative[:-1] - cumulative[masks.offsets[:-1]][run_of_mask]
+  run = np.searchsorted(run_of_mask * stride + masks.starts, mask_index * stride + flat_index, side="right") - 1
   inside = run >= masks.offsets[mask_index]
   run = np.maximum(run, 0)
-  partial = np.clip(flat_index - masks.starts[run], 0, lengths[run]) if len(lengths) else 0
-  return np.where(inside, before_run[run] + partial, 0) if len(lengths) else np.zeros(len(mask_index), np.int64)
+  return np.where(inside, before_run[run] + np.clip(flat_index - masks.starts[run], 0, lengths[run]), 0)
 
 
 def pairwise_mask_intersection(det_masks: RunLengthMasks, det_index, gt_masks: RunLengthMasks, gt_index,
@@ -209,7 +215,6 @@ def pairwise_mask_intersection(det_masks: RunLengthMasks, det_index, gt_masks: R
   gt_index = np.asarray(gt_index, np.int64)
   if len(det_index) == 0:
     return np.zeros(0, np.int64)
-  stride = int((gt_masks.heights * gt_masks.widths).max()) + 1
   runs_per_entry = np.diff(det_masks.offsets)[det_index]
   result = np.zeros(len(det_index), np.int64)
   # Entries in chunks of about ``chunk`` detection runs, to bound memory.
@@ -222,8 +227,8 @@ def pairwise_mask_intersection(det_masks: RunLengthMasks, det_index, gt_masks: R
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     run = det_masks.offsets[det_index[entry]] + np.arange(len(entry)) - first[entry - lo]
     gts = gt_index[entry]
-    covered = (_pixels_before(gt_masks, gts, det_masks.ends[run], stride)
-               - _pixels_before(gt_masks, gts, det_masks.starts[run], stride))
+    covered = (_pixels_before(gt_masks, gts, det_masks.ends[run])
+               - _pixels_before(gt_masks, gts, det_masks.starts[run]))
     result[lo:hi] = np.bincount(entry - lo, covered, minlength=hi - lo).astype(np.int64)
   return result
 
