@@ -3,8 +3,8 @@
 * ``mask_targets``: the training target of each RoI's mask branch (section 3, "Training"): the RoI's matched
   ground-truth mask cropped and resized to ``size x size`` by RoIAlign (``jvision.ops.roi.roi_align`` with
   ``aligned=True`` and adaptive sampling), then binarized at ``>= 0.5``; this is Detectron2's
-  ``BitMasks.crop_and_resize``. ``threshold=None`` keeps the soft RoIAlign values (torchvision's
-  ``project_masks_on_boxes`` keeps them soft, with ``aligned=False``).
+  ``BitMasks.crop_and_resize``. ``threshold=None, aligned=False`` gives torchvision's soft targets
+  (``project_masks_on_boxes``).
 * ``paste_masks``: the inference step that puts each ``M x M`` mask probability map back into the image
   (section 3, "Inference"): every image pixel whose centre ``(x + 0.5, y + 0.5)`` falls at a point of the box
   samples the mask bilinearly, with zeros outside the ``M x M`` grid, and the result is binarized at
@@ -24,7 +24,7 @@ from jax import lax
 from jvision.ops.roi import roi_align
 
 
-def mask_targets(gt_masks, rois, matched_gt, size: int = 28, threshold: float | None = 0.5,
+def mask_targets(gt_masks, rois, matched_gt, size: int = 28, threshold: float | None = 0.5, aligned: bool = True,
                  roi_batch_size: int = 16):
   """Per-RoI mask targets: RoIAlign of the matched ground-truth mask inside the RoI.
 
@@ -35,6 +35,7 @@ def mask_targets(gt_masks, rois, matched_gt, size: int = 28, threshold: float | 
       RoIs, which the mask loss ignores) gives an all-zero target.
     size: output side ``M``.
     threshold: targets are ``roi_align(...) >= threshold`` as 0/1 floats; ``None`` keeps the soft values.
+    aligned: RoIAlign's half-pixel alignment; ``threshold=None, aligned=False`` is torchvision's target.
     roi_batch_size: RoIs aligned together (memory ``roi_batch_size * M * (H + W) * max samples``).
 
   Returns:
@@ -56,7 +57,7 @@ def mask_targets(gt_masks, rois, matched_gt, size: int = 28, threshold: float | 
     box, index = args
     mask = masks[jnp.clip(index, 0, num_gt - 1)]
     target = roi_align(mask[None, :, :, None], box[None].astype(jnp.float32), jnp.zeros((1,), jnp.int32), size,
-                       spatial_scale=1.0, sampling_ratio=0, aligned=True)[0, :, :, 0]
+                       spatial_scale=1.0, sampling_ratio=0, aligned=aligned)[0, :, :, 0]
     return jnp.where((index >= 0) & (index < num_gt), target, 0.0)
 
   targets = lax.map(align_one, (rois, matched_gt), batch_size=roi_batch_size)

@@ -11,11 +11,15 @@ import pytest
 from jvision.ops import masks as mask_ops
 
 
-def reference_mask_target(mask, box, size):
-  """Detectron2's crop_and_resize of one mask: RoIAlign(aligned=True, adaptive sampling), one sample at a time."""
+def reference_mask_target(mask, box, size, aligned=True):
+  """RoIAlign of one mask with adaptive sampling, one sample at a time (Detectron2's crop_and_resize with
+  ``aligned=True``; torchvision's project_masks_on_boxes with ``aligned=False``)."""
   height, width = mask.shape
-  x1, y1, x2, y2 = np.asarray(box, np.float64) - 0.5
-  bin_h, bin_w = (y2 - y1) / size, (x2 - x1) / size
+  x1, y1, x2, y2 = np.asarray(box, np.float64) - (0.5 if aligned else 0.0)
+  roi_w, roi_h = x2 - x1, y2 - y1
+  if not aligned:
+    roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
+  bin_h, bin_w = roi_h / size, roi_w / size
   grid_h, grid_w = max(math.ceil(bin_h), 0), max(math.ceil(bin_w), 0)
 
   def bilinear(y, x):
@@ -88,6 +92,11 @@ def test_mask_targets_match_reference():
     np.testing.assert_allclose(soft[r], expected, atol=1e-5)
     decided = np.abs(expected - 0.5) > 1e-4  # leave exact ties to float rounding
     np.testing.assert_array_equal(np.asarray(hard[r])[decided], (expected >= 0.5)[decided])
+  legacy = mask_ops.mask_targets(gt_masks, rois, matched, size=7, threshold=None, aligned=False)
+  for r in range(9):
+    np.testing.assert_allclose(legacy[r], reference_mask_target(gt_masks[matched[r]].astype(float), rois[r], 7,
+                                                                aligned=False) if 0 <= matched[r] < 4 else 0,
+                               atol=1e-5)
 
 
 def test_mask_targets_hand_built():
