@@ -47,7 +47,8 @@ def mask_targets(gt_masks, rois, matched_gt, size: int = 28, threshold: float | 
   if rois.ndim != 2 or rois.shape[1] != 4:
     raise ValueError(f"rois must be [R, 4] xyxy, got shape {rois.shape}")
   if matched_gt.shape != rois.shape[:1] or not jnp.issubdtype(matched_gt.dtype, jnp.integer):
-    raise ValueError(f"matched_gt must be [R] = {rois.shape[:1]} integers, got {matched_gt.shape} {matched_gt.dtype}")
+    raise ValueError(f"matched_gt must be [R] = {rois.shape[:1]} integers, got {matched_gt.shape} "
+                     f"{matched_gt.dtype}")
   num_gt = gt_masks.shape[0]
   if num_gt == 0:
     return jnp.zeros((rois.shape[0], size, size), jnp.float32)

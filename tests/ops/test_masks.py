@@ -39,7 +39,8 @@ def reference_mask_target(mask, box, size, aligned=True):
   out = np.zeros((size, size))
   for ph in range(size):
     for pw in range(size):
-      total = sum(bilinear(y1 + ph * bin_h + (iy + 0.5) * bin_h / grid_h, x1 + pw * bin_w + (ix + 0.5) * bin_w / grid_w)
+      total = sum(bilinear(y1 + ph * bin_h + (iy + 0.5) * bin_h / grid_h,
+                           x1 + pw * bin_w + (ix + 0.5) * bin_w / grid_w)
                   for iy in range(grid_h) for ix in range(grid_w))
       out[ph, pw] = total / max(grid_h * grid_w, 1)
   return out
