@@ -83,6 +83,24 @@ def create_mesh(devices: Optional[list] = None) -> Mesh:
   return Mesh(np.asarray(devices), ("data",))
 
 
+# How long the other processes wait for process 0 to build an embedded dataset (shapes: about a minute).
+DATASET_BUILD_TIMEOUT_S = 3600
+
+
+def wait_for_all_processes(name: str, timeout_s: float) -> None:
+  """Blocks until every process reaches the barrier ``name`` (unique per call), or raises after ``timeout_s``.
+
+  A barrier of the coordination service, not a device collective: the first collective initialises the CPU
+  (gloo) communicator, whose connect timeout is 30 s, so a collective cannot wait out a one-minute build.
+  """
+  from jax._src import distributed  # JAX's own array serialization waits on this client the same way.
+  client = distributed.global_state.client
+  if client is None:
+    multihost_utils.sync_global_devices(name)
+    return
+  client.wait_at_barrier(name, timeout_in_ms=int(timeout_s * 1000))
+
+
 def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] = None) -> Experiment:
   """Builds the task, model, optimizer, mesh and data sources named by ``config``."""
   mesh = create_mesh(devices)
@@ -105,7 +123,7 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
   if jax.process_count() > 1:  # One process builds embedded datasets while the others wait.
     if jax.process_index() == 0:
       data.prepare(config.data.name, data_dir)
-    multihost_utils.sync_global_devices("jvision: datasets prepared")
+    wait_for_all_processes("jvision_datasets_prepared", timeout_s=DATASET_BUILD_TIMEOUT_S)
   train_source = data.data_source(config.data.name, config.data.train_split, data_dir)
   if config.data.get("train_exclude_phrases"):  # Held-out caption phrases, e.g. ("red star",).
     train_source = caption_filter.exclude_caption_phrases(train_source, config.data.train_exclude_phrases)

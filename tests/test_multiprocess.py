@@ -17,12 +17,24 @@ def free_port():
     return s.getsockname()[1]
 
 
-def run_two_processes(workdir, *args, timeout=300):
+CLIP_CONFIG = os.path.join(REPO, "experiments", "clip_shapes_vit.py")
+# A few steps of a narrow CLIP on shapes/single_64: the contrastive loss gathers embeddings across processes.
+# Plain momentum SGD keeps the update linear in the gradient, so the processes' different summation order
+# stays at round-off (Adam's first steps divide by tiny second moments and magnify it).
+CLIP_TINY = [
+    "total_steps=4", "batch_size=32", "model.vision_layers=1", "model.vision_width=32", "log_every_steps=1",
+    "eval_every_steps=4", "eval_batch_size=64", "checkpoint_every_steps=2", "schedule.warmup_steps=1",
+    "async_checkpoints=false", "optimizer.name=momentum", "optimizer.learning_rate=0.05",
+    "data.eval_split=test[:64]", "data.train_exclude_phrases=()",
+]
+
+
+def run_two_processes(workdir, *args, timeout=600, config=CONFIG, overrides=(*TINY, "model.dropout_rate=0.0")):
   port = free_port()
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
   processes = [subprocess.Popen(
-      [sys.executable, "-m", "jvision.train", "--config", CONFIG, "--workdir", workdir,
-       *[f"--config.{o}" for o in TINY], "--config.model.dropout_rate=0.0", *args,
+      [sys.executable, "-m", "jvision.train", "--config", config, "--workdir", workdir,
+       *[f"--config.{o}" for o in overrides], *args,
        "--coordinator_address", f"localhost:{port}", "--num_processes", "2", "--process_id", str(i)],
       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
   outputs = [p.communicate(timeout=timeout) for p in processes]
@@ -45,3 +57,16 @@ def test_two_processes_match_one_process_and_resume_exactly(tmp_path):
   run_two_processes(resumed, "--stop_after_steps", "4")
   run_two_processes(resumed)
   jax.tree.map(np.testing.assert_array_equal, final_params(resumed, 10), a)
+
+
+def test_clip_two_processes_match_one_process(tmp_path):
+  """The contrastive loss over a global batch split across two processes equals the one-process loss."""
+  two, one = str(tmp_path / "two"), str(tmp_path / "one")
+  outputs = run_two_processes(two, config=CLIP_CONFIG, overrides=CLIP_TINY)
+  assert "final: step 4" in outputs[0] and "final:" not in outputs[1]
+  command = [sys.executable, "-m", "jvision.train", "--config", CLIP_CONFIG, "--workdir", one,
+             *[f"--config.{o}" for o in CLIP_TINY]]
+  result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+  assert result.returncode == 0, result.stderr[-3000:]
+  a, b = final_params(two, 4), final_params(one, 4)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), a, b)
