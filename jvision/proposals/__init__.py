@@ -8,3 +8,5 @@ writes the cache, ``load_proposals`` reads it back as padded arrays with a valid
 """
 
 from jvision.proposals.selective_search import MODES, selective_search
+from jvision.proposals.cache import (Proposals, cache_path, compute_proposals, load_proposals,
+                                     proposals_to_model_input, read_proposals, write_proposals)
