@@ -13,7 +13,7 @@ import time
 from typing import Optional, Sequence
 
 from jvision.proposals import cache
-from jvision.proposals.selective_search import MODES
+from jvision.proposals.grouping import MODES
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -13,8 +13,9 @@ Where: ``{builder.data_dir}/proposals/{split}-selective_search-{mode}-min{min_si
 What (all arrays, one row per example, in record order):
   boxes: int16 [N, P, 4], P = max_proposals: (x1, y1, x2, y2) pixel edges of the *original* image (before any
     resize), best ranked first, zero after ``counts[i]`` (selective search boxes have integer corners).
-  counts: int32 [N]; image_ids: int64 [N] (unique; shapes: the record index); indices: int64 [N], the record
-  index in the split; image_sizes: int32 [N, 2] (height, width); metadata: a JSON string (dataset, version,
+  counts: int32 [N]; image_ids: int64 [N], unique, what the dataset's adapter gives as ``image_id`` (shapes: its
+  ``image_id`` feature, the generation index, which is not the record index: TFDS shuffles records; VOC: the
+  digits of the file name); indices: int64 [N], the record index in the split; image_sizes: int32 [N, 2] (height, width); metadata: a JSON string (dataset, version,
   split, the selective search options).
 """
 
@@ -31,7 +32,7 @@ from typing import Callable, Optional
 import numpy as np
 import tqdm
 
-from jvision.proposals.selective_search import MODES, selective_search
+from jvision.proposals.grouping import MODES, selective_search
 
 _MAX_COORDINATE = np.iinfo(np.int16).max
 
@@ -181,10 +182,12 @@ def read_proposals(path: str) -> Proposals:
                      metadata=json.loads(str(data["metadata"])))
 
 
-def _builder(dataset: str, data_dir: Optional[str]):
-  from jvision.data import get_builder, prepare  # Imported here: TFDS is slow to import.
-  prepare(dataset, data_dir)
-  return get_builder(dataset, data_dir)
+def _builder(dataset: str, data_dir: Optional[str], prepare: bool = False):
+  """The TFDS builder of ``dataset``; ``prepare`` builds an embedded dataset first if it is not built yet."""
+  import jvision.data  # Imported here: TFDS is slow to import.
+  if prepare:
+    jvision.data.prepare(dataset, data_dir)
+  return jvision.data.get_builder(dataset, data_dir)
 
 
 def compute_proposals(dataset: str, split: str, *, data_dir: Optional[str] = None, mode: str = "fast",
@@ -196,7 +199,7 @@ def compute_proposals(dataset: str, split: str, *, data_dir: Optional[str] = Non
   ``max_examples`` limits the run to the first records of the split (a subset with its own cache file).
   """
   from jvision.data import adapters
-  builder = _builder(dataset, data_dir)
+  builder = _builder(dataset, data_dir, prepare=True)
   options = dict(mode=mode, max_proposals=max_proposals, min_size=min_size, seed=seed)
   path = cache_path(builder.data_dir, split, max_examples=max_examples, **options)
   if os.path.exists(path) and not overwrite:

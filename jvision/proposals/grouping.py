@@ -255,8 +255,7 @@ def _check_image(image) -> np.ndarray:
     return image
   if np.issubdtype(image.dtype, np.floating):
     if not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 1:
-      raise ValueError(f"a float image must be finite and in [0, 1], got range [{np.nanmin(image)}, "
-                       f"{np.nanmax(image)}]")
+      raise ValueError(f"a float image must be finite and in [0, 1], got range [{image.min()}, {image.max()}]")
     return np.round(image * 255).astype(np.uint8)
   raise ValueError(f"image must be uint8 (or float in [0, 1]), got dtype {image.dtype}")
 
