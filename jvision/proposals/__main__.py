@@ -3,7 +3,9 @@
   python -m jvision.proposals --dataset shapes/multi --split train --data_dir /tmp/tfds
   python -m jvision.proposals --dataset shapes/multi --split train --max_examples 2000   # a subset
 
-Prints the cache path, the time taken and the mean number of proposals per image.
+Prints the cache path, the time taken and the mean number of proposals per image. ``--max_examples N`` caches
+the first N *records* of the split, which are the records of the TFDS split ``train[:N]``: train on that split
+so that every example has proposals (``load_proposals(..., max_examples=N)`` reads that cache).
 """
 
 from __future__ import annotations

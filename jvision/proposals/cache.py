@@ -15,8 +15,8 @@ What (all arrays, one row per example, in record order):
     resize), best ranked first, zero after ``counts[i]`` (selective search boxes have integer corners).
   counts: int32 [N]; image_ids: int64 [N], unique, what the dataset's adapter gives as ``image_id`` (shapes: its
   ``image_id`` feature, the generation index, which is not the record index: TFDS shuffles records; VOC: the
-  digits of the file name); indices: int64 [N], the record index in the split; image_sizes: int32 [N, 2] (height, width); metadata: a JSON string (dataset, version,
-  split, the selective search options).
+  digits of the file name); indices: int64 [N], the record index in the split; image_sizes: int32 [N, 2]
+  (height, width); metadata: a JSON string (dataset, version, split, the selective search options, the time).
 """
 
 from __future__ import annotations
