@@ -165,6 +165,7 @@ def write_proposals(source, adapter: Callable[..., dict], path: str, *, mode: st
     np.savez_compressed(file, boxes=boxes, counts=counts, image_ids=image_ids,
                         indices=np.arange(num_examples, dtype=np.int64), image_sizes=image_sizes,
                         metadata=np.array(json.dumps(metadata)))
+  os.chmod(temporary, 0o644)  # mkstemp makes the file private; a dataset cache is for every reader.
   os.replace(temporary, path)
   return path
 
