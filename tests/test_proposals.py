@@ -240,8 +240,9 @@ def test_ranking_by_random_position_and_duplicates_keep_the_better_rank():
 
 
 def test_recall_on_shapes_scenes():
-  """The first 12 ``shapes/multi`` test scenes (rendered without TFDS): on the first 30 images of the split
-  the benchmark measured recall 1.0 at IoU 0.5 and 0.984 at IoU 0.7."""
+  """The first 12 ``shapes/multi`` test scenes (image_id 0..11, rendered without TFDS; 37 objects): measured
+  recall 1.0 at IoU 0.5 and at IoU 0.7 (lowest best IoU 0.739). On the whole test split the benchmark printed
+  0.9986 and 0.9894, so the bounds leave room for one or two objects (of 37) missed at 0.7."""
   config = shapes.Shapes.BUILDER_CONFIGS[1]
   assert config.name == "multi"
   best = []
@@ -253,8 +254,9 @@ def test_recall_on_shapes_scenes():
     proposals[:len(found)] = found
     best.append(np.asarray(box_iou(gt, proposals)).max(axis=1))
   best = np.concatenate(best)
-  assert np.mean(best >= 0.5) >= 0.97, best
-  assert np.mean(best >= 0.7) >= 0.9, best
+  assert len(best) == 37
+  assert np.mean(best >= 0.5) == 1.0, best
+  assert np.mean(best >= 0.7) >= 0.94, best
 
 
 # -------------------------------------------------------------------------------------------------- cache
