@@ -22,6 +22,7 @@ What (all arrays, one row per example, in record order):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -56,10 +57,14 @@ class Proposals:
     """bool [N, P]: True for real proposals, False for padding."""
     return np.arange(self.max_proposals) < self.counts[:, None]
 
+  @functools.cached_property
+  def _order(self) -> np.ndarray:
+    return np.argsort(self.image_ids, kind="stable")
+
   def rows(self, image_ids) -> np.ndarray:
     """Row of each image id (any shape); KeyError naming the ids that are not in the cache."""
     image_ids = np.asarray(image_ids, np.int64)
-    order = np.argsort(self.image_ids, kind="stable")
+    order = self._order
     position = np.clip(np.searchsorted(self.image_ids[order], image_ids), 0, len(order) - 1)
     rows = order[position]
     missing = self.image_ids[rows] != image_ids
@@ -72,7 +77,7 @@ class Proposals:
   def lookup(self, image_ids) -> tuple[np.ndarray, np.ndarray]:
     """Proposals of examples by ``image_id``: float32 [..., P, 4] original-image pixels and valid [..., P]."""
     rows = self.rows(image_ids)
-    return self.boxes[rows].astype(np.float32), self.valid[rows]
+    return self.boxes[rows].astype(np.float32), np.arange(self.max_proposals) < self.counts[rows][..., None]
 
 
 def proposals_to_model_input(boxes: np.ndarray, scale: np.ndarray) -> np.ndarray:
