@@ -5,7 +5,7 @@
 For each image: ``selective_search`` in this process (timed, one image at a time), then every ground-truth box's
 best IoU over the proposals (``jvision.ops.boxes.box_iou``). Recall at IoU t = the fraction of ground-truth
 boxes whose best IoU is >= t, over all objects of the split (crowd / difficult ones excluded), as in
-Uijlings et al. (2013, sec. 5) and Hosang et al. ("What makes for effective detection proposals?", 2015).
+Uijlings et al. (2013, sec. 5) and Hosang et al. ("What makes for effective detection proposals?", PAMI 2016).
 Also printed: recall when only the best-ranked N proposals of each image are kept.
 """
 

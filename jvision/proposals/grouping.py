@@ -14,12 +14,13 @@ Uijlings, van de Sande, Gevers and Smeulders, "Selective Search for Object Recog
       each other's gaps merge first.
     A merged region's histograms are the size-weighted average of its parts', its size the sum, its box the
     union, so nothing is recomputed from pixels.
-  - Diversification (sec. 3.3): ``"fast"`` is the paper's "Selective Search Fast": colour spaces HSV and
-    Lab, k in {50, 100}, similarities C+T+S+F and T+S+F (8 hierarchies); ``"single"`` is one hierarchy
+  - Diversification (sec. 3.2; settings of sec. 5): ``"fast"`` is "Selective Search Fast": colour spaces HSV
+    and Lab, k in {50, 100}, similarities C+T+S+F and T+S+F (8 hierarchies); ``"single"`` is one hierarchy
     (HSV, k = 100, C+T+S+F).
-  - Ranking (sec. 3.4): in hierarchy j the region created at position i (i = 1 is the whole image, the last
-    one created) gets the value ``v = RND * i`` with RND uniform in [0, 1]; all proposals are sorted by v and
-    lower-ranked duplicate boxes dropped. RND comes from ``seed``, so the result is deterministic.
+  - Ranking (sec. 3.3, "Combining Locations"): in hierarchy j the region created at position i (i = 1 is the
+    whole image, the last one created) gets the value ``v = RND * i`` with RND uniform in [0, 1]; all
+    proposals are sorted by v and lower-ranked duplicate boxes dropped. RND comes from ``seed``, so the result
+    is deterministic.
 
 The texture measurement, as read here: per colour channel, the Gaussian derivatives ``gx, gy`` (sigma 1); the
 derivative in direction theta is ``cos(theta) gx + sin(theta) gy`` for theta = 0, 45, ..., 315 degrees and its
@@ -140,17 +141,17 @@ def adjacent_pairs(labels: np.ndarray) -> np.ndarray:
 
 
 def histogram_intersection(hist_a: np.ndarray, hist_b: np.ndarray) -> np.ndarray:
-  """``sum_k min(a_k, b_k)`` over the last axis (sec. 3.2, eq. 1 and 2)."""
+  """``sum_k min(a_k, b_k)`` over the last axis: s_colour and s_texture (sec. 3.2)."""
   return np.minimum(hist_a, hist_b).sum(axis=-1)
 
 
 def size_similarity(size_a, size_b, image_size: float):
-  """``1 - (size_a + size_b) / size(image)`` (sec. 3.2, eq. 4)."""
+  """s_size = ``1 - (size_a + size_b) / size(image)`` (sec. 3.2)."""
   return 1.0 - (np.asarray(size_a) + np.asarray(size_b)) / image_size
 
 
 def fill_similarity(box_a, box_b, size_a, size_b, image_size: float):
-  """``1 - (size(BB_ab) - size_a - size_b) / size(image)``, BB_ab the box around both (sec. 3.2, eq. 5)."""
+  """s_fill = ``1 - (size(BB_ab) - size_a - size_b) / size(image)``, BB_ab the box around both (sec. 3.2)."""
   box_a, box_b = np.asarray(box_a, np.float64), np.asarray(box_b, np.float64)
   width = np.maximum(box_a[..., 2], box_b[..., 2]) - np.minimum(box_a[..., 0], box_b[..., 0])
   height = np.maximum(box_a[..., 3], box_b[..., 3]) - np.minimum(box_a[..., 1], box_b[..., 1])
@@ -292,7 +293,7 @@ def hierarchies(image: np.ndarray, *, mode: str = "fast", min_size: int = 20) ->
 
 
 def rank_proposals(hierarchy_boxes: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-  """Sec. 3.4: value ``RND * position`` (position 1 = the last region created) per region, ascending, with
+  """Sec. 3.3: value ``RND * position`` (position 1 = the last region created) per region, ascending, with
   lower-ranked duplicate boxes removed. Returns float64 [N, 4]."""
   boxes = np.concatenate(hierarchy_boxes, axis=0)
   positions = np.concatenate([np.arange(len(b), 0, -1) for b in hierarchy_boxes]).astype(np.float64)
