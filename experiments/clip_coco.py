@@ -40,6 +40,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.image_size = config.task.get_ref("image_size")
   config.model.context_length = config.task.get_ref("context_length")
   config.model.vocab_size = config.task.get_ref("vocab_size")
+  # Split the transformers' kernels over the mesh's "model" axis (with config.model_axis_size > 1).
+  config.model.tensor_parallel = False
 
   config.batch_size = 1024
   config.total_steps = 20_000

@@ -30,6 +30,17 @@ REQUIRED = {
 DTYPES = ("float32", "bfloat16", "float16")
 
 
+# Trainer settings every config has, added with these defaults where a config file leaves them out (so that
+# ``--config.param_sharding=fsdp`` works on any experiment).
+DEFAULTS = {
+    "grad_accum_steps": 1,  # Micro-batches per step.
+    "model_axis_size": 1,  # Devices along the mesh's "model" axis (tensor parallelism).
+    "param_sharding": "replicated",  # Or "fsdp": parameters and optimizer state split over "data".
+    "fsdp_min_size": 2 ** 14,  # Arrays with fewer elements stay replicated under FSDP.
+}
+PARAM_SHARDINGS = ("replicated", "fsdp")
+
+
 class ConfigError(ValueError):
   """A config that cannot be used; the message names the key."""
 
@@ -44,6 +55,9 @@ def load_config(path: str, overrides: Iterable[str] = ()) -> ml_collections.Conf
   if not hasattr(module, "get_config"):
     raise ConfigError(f"config file {path!r} has no get_config() function")
   config = module.get_config()
+  for key, value in DEFAULTS.items():
+    if key not in config:
+      config[key] = value
   for override in overrides:
     key, sep, value = override.partition("=")
     if not sep:
@@ -117,6 +131,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("batch_size", "total_steps"):
     if get_path(config, key) <= 0:
       raise ConfigError(f"config key {key!r} must be positive, got {get_path(config, key)}")
+  if config.get("param_sharding", "replicated") not in PARAM_SHARDINGS:
+    raise ConfigError(f"config key 'param_sharding' must be one of {', '.join(PARAM_SHARDINGS)}, got "
+                      f"{config.param_sharding!r}")
+  if config.get("model_axis_size", 1) < 1:
+    raise ConfigError(f"config key 'model_axis_size' must be >= 1, got {config.model_axis_size}")
   if config.get("dtype", "float32") not in DTYPES:
     raise ConfigError(f"config key 'dtype' must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
   from jvision import models, optim, tasks  # Imported here: names only, nothing heavy.

@@ -29,7 +29,7 @@ def evaluate_checkpoint(config, workdir: str, devices: Optional[list] = None) ->
   state, _, step = train.restore_or_init(exp, checkpointer)
   checkpointer.close()
   jit_eval_step = jax.jit(lambda s, b: train.eval_step(s, b, task=exp.task),
-                          in_shardings=(exp.replicated, exp.batch_sharding), out_shardings=exp.replicated)
+                          in_shardings=(exp.state_sharding, exp.batch_sharding), out_shardings=exp.replicated)
   return {"step": step, **train.evaluate(exp, state, jit_eval_step)}
 
 

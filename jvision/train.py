@@ -3,9 +3,12 @@
     python -m jvision.train --config experiments/cnn_digits.py --workdir runs/cnn_digits \
         [--config.optimizer.learning_rate=0.01 ...]
 
-One device mesh over all devices with a ``data`` axis: batches are sharded along it, parameters and optimizer
-state are replicated, and the step is one ``jax.jit`` program (XLA inserts the gradient all-reduce; BatchNorm
-statistics are computed over the global batch, so 1 device and 8 devices train the same model). Each process
+One device mesh over all devices with ``data`` and ``model`` axes (``jvision.sharding``): batches are sharded
+along ``data``; parameters and optimizer state are replicated (default), fully sharded over ``data``
+(``config.param_sharding = "fsdp"``) and/or split over ``model`` where the model annotates its kernels
+(``config.model_axis_size > 1``). The step is one ``jax.jit`` program (XLA inserts the gradient all-reduce
+or reduce-scatter; BatchNorm statistics are computed over the global batch, so 1 device and 8 devices train
+the same model). Each process
 feeds its own slice of the global batch, so the same code runs on several hosts after
 ``jax.distributed.initialize()``.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import inspect
 import json
 import os
@@ -32,12 +36,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from flax import linen as nn
 from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jvision import (checkpointing, config as config_lib, data, metric_writers, models, optim, registry, tasks,
-                     viz)
+from jvision import (checkpointing, config as config_lib, data, metric_writers, models, optim, registry, sharding,
+                     tasks, viz)
 from jvision.data import caption_filter, pipeline
 
 
@@ -76,11 +81,24 @@ class Experiment:
   def batch_sharding(self) -> NamedSharding:
     return NamedSharding(self.mesh, P("data"))
 
+  @property
+  def data_parallelism(self) -> int:
+    return self.mesh.shape["data"]
 
-def create_mesh(devices: Optional[list] = None) -> Mesh:
-  """A 1-D mesh with a ``data`` axis over ``devices`` (default: all devices of all processes)."""
-  devices = jax.devices() if devices is None else devices
-  return Mesh(np.asarray(devices), ("data",))
+  @functools.cached_property
+  def state_sharding(self) -> Any:
+    """The ``NamedSharding`` of every array of the train state (``jvision.sharding.state_shardings``)."""
+    rng = jax.random.PRNGKey(0)
+    annotations = sharding.annotated_specs(jax.eval_shape(lambda r: init_variables(self, r), rng)["params"])
+    return sharding.state_shardings(
+        jax.eval_shape(lambda r: create_train_state(self, r), rng), self.mesh,
+        strategy=self.config.get("param_sharding", "replicated"), annotations=annotations,
+        fsdp_min_size=self.config.get("fsdp_min_size", 2 ** 14))
+
+
+def create_mesh(devices: Optional[list] = None, model_axis_size: int = 1) -> Mesh:
+  """The ``("data", "model")`` mesh over ``devices`` (default: all devices of all processes)."""
+  return sharding.create_mesh(devices, model_axis_size)
 
 
 # How long the other processes wait for process 0 to build an embedded dataset (shapes: about a minute).
@@ -103,12 +121,12 @@ def wait_for_all_processes(name: str, timeout_s: float) -> None:
 
 def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] = None) -> Experiment:
   """Builds the task, model, optimizer, mesh and data sources named by ``config``."""
-  mesh = create_mesh(devices)
+  mesh = create_mesh(devices, config.get("model_axis_size", 1))
   accum_steps = config.get("grad_accum_steps", 1)
-  if accum_steps < 1 or config.batch_size % (mesh.size * accum_steps):
+  if accum_steps < 1 or config.batch_size % (mesh.shape["data"] * accum_steps):
     raise config_lib.ConfigError(
-        f"config key 'batch_size' ({config.batch_size}) must be divisible by the number of devices "
-        f"({mesh.size}) times 'grad_accum_steps' ({accum_steps})")
+        f"config key 'batch_size' ({config.batch_size}) must be divisible by the number of data-parallel "
+        f"devices ({mesh.shape['data']}) times 'grad_accum_steps' ({accum_steps})")
   task_kwargs = {k: v for k, v in config.task.items() if k != "name"}
   # A task whose constructor takes ``mesh`` (e.g. a loss sharded over the data axis) receives the mesh.
   if "mesh" in inspect.signature(registry.lookup("task", tasks.TASKS, config.task.name)).parameters:
@@ -131,12 +149,18 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
   return Experiment(config, task, model, tx, schedule, mesh, train_source, eval_source)
 
 
-def create_train_state(exp: Experiment, rng: jax.Array) -> TrainState:
-  """Initializes parameters and optimizer state (call under jit with ``out_shardings``)."""
+def init_variables(exp: Experiment, rng: jax.Array) -> dict:
+  """The model's variables as ``init`` returns them (partitioning annotations still boxed)."""
   example = exp.task.preprocess_eval(exp.eval_source[0])
   image = jnp.zeros((1, *np.shape(example["image"])), jnp.float32)
-  init_rng, state_rng = jax.random.split(rng)
-  variables = exp.model.init({"params": init_rng, "dropout": init_rng}, image, train=False)
+  init_rng = jax.random.split(rng)[0]
+  return exp.model.init({"params": init_rng, "dropout": init_rng}, image, train=False)
+
+
+def create_train_state(exp: Experiment, rng: jax.Array) -> TrainState:
+  """Initializes parameters and optimizer state (call under jit with ``out_shardings``)."""
+  state_rng = jax.random.split(rng)[1]
+  variables = nn.meta.unbox(init_variables(exp, rng))
   model_state = {k: v for k, v in variables.items() if k != "params"}
   return TrainState.create(apply_fn=exp.model.apply, params=variables["params"], tx=exp.tx, model_state=model_state,
                            rng=state_rng, nonfinite_step=jnp.int32(-1))
@@ -254,14 +278,14 @@ def save_config(config: ml_collections.ConfigDict, workdir: str, config_path: Op
 
 def restore_or_init(exp: Experiment, checkpointer: checkpointing.Checkpointer):
   """The latest checkpoint's ``(state, data_state, step)``, or a fresh state."""
-  init = jax.jit(lambda rng: create_train_state(exp, rng), out_shardings=exp.replicated)
+  init = jax.jit(lambda rng: create_train_state(exp, rng), out_shardings=exp.state_sharding)
   rng = jax.random.PRNGKey(exp.config.seed)
   latest = checkpointer.latest_step()
   if latest is None:
     return init(rng), None, 0
   abstract = jax.eval_shape(init, rng)
-  abstract = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=exp.replicated), abstract)
+  abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract,
+                          exp.state_sharding)
   state, data_state = checkpointer.restore(latest, abstract)
   return state, data_state, latest
 
@@ -293,10 +317,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   accum_steps = config.get("grad_accum_steps", 1)
   jit_train_step = jax.jit(lambda s, b: train_step(s, b, task=exp.task, accum_steps=accum_steps),
-                           in_shardings=(exp.replicated, exp.batch_sharding),
-                           out_shardings=(exp.replicated, exp.replicated), donate_argnums=(0,))
+                           in_shardings=(exp.state_sharding, exp.batch_sharding),
+                           out_shardings=(exp.state_sharding, exp.replicated), donate_argnums=(0,))
   jit_eval_step = jax.jit(lambda s, b: eval_step(s, b, task=exp.task),
-                          in_shardings=(exp.replicated, exp.batch_sharding), out_shardings=exp.replicated)
+                          in_shardings=(exp.state_sharding, exp.batch_sharding), out_shardings=exp.replicated)
 
   total = config.total_steps
   log_every, eval_every = config.log_every_steps, config.eval_every_steps
@@ -340,6 +364,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     bar.close()
   writer.close()
   summary = {"step": step, "train_seconds": time.perf_counter() - train_start, **eval_metrics}
+  if hasattr(exp.task, "visualize") and jax.process_count() > 1:  # Sharded params: every process gathers.
+    state = jax.jit(lambda s: s, out_shardings=exp.replicated)(state)
   if is_main:
     write_pictures(exp, state, workdir)
     with open(os.path.join(workdir, "summary.json"), "w") as f:

@@ -55,6 +55,7 @@ class VisionTransformer(nn.Module):
   output_dim: int = 512
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  tensor_parallel: bool = False
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -73,7 +74,8 @@ class VisionTransformer(nn.Module):
                      self.param_dtype)
     norm = functools.partial(nn.LayerNorm, epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype)
     x = norm(name="ln_pre")(x + pos.astype(self.dtype))
-    x = Transformer(self.layers, self.heads, self.dtype, self.param_dtype, name="transformer")(x)
+    x = Transformer(self.layers, self.heads, self.dtype, self.param_dtype, self.tensor_parallel,
+                    name="transformer")(x)
     x = norm(name="ln_post")(x[:, 0])
     proj = self.param("proj", nn.initializers.normal(scale), (self.width, self.output_dim), self.param_dtype)
     return x @ proj.astype(self.dtype)
@@ -101,6 +103,7 @@ class CLIP(nn.Module):
   init_logit_bias: float = -10.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  tensor_parallel: bool = False  # Annotate transformer kernels for the mesh's "model" axis (jvision.sharding).
   num_classes: int = 0  # Unused: CLIP has no classifier head (kept for the model-zoo constructor convention).
 
   def setup(self):
@@ -108,7 +111,7 @@ class CLIP(nn.Module):
       heads = self.vision_heads or max(1, self.vision_width // 64)
       self.visual = VisionTransformer(self.image_size, self.vision_patch_size, self.vision_width,
                                       int(self.vision_layers), heads, self.embed_dim, self.dtype,
-                                      self.param_dtype)
+                                      self.param_dtype, self.tensor_parallel)
     elif self.vision == "resnet":
       layers = tuple(self.vision_layers) if isinstance(self.vision_layers, Sequence) else (self.vision_layers,) * 4
       heads = self.vision_heads or max(1, self.vision_width * 32 // 64)
@@ -120,7 +123,8 @@ class CLIP(nn.Module):
                                     dtype=self.dtype, param_dtype=self.param_dtype)
     self.positional_embedding = self.param("positional_embedding", nn.initializers.normal(0.01),
                                            (self.context_length, self.text_width), self.param_dtype)
-    self.transformer = Transformer(self.text_layers, self.text_heads, self.dtype, self.param_dtype)
+    self.transformer = Transformer(self.text_layers, self.text_heads, self.dtype, self.param_dtype,
+                                   self.tensor_parallel)
     self.ln_final = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype)
     self.text_projection = self.param("text_projection", nn.initializers.normal(self.text_width ** -0.5),
                                       (self.text_width, self.embed_dim), self.param_dtype)

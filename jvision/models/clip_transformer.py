@@ -12,6 +12,8 @@ from typing import Any, Optional
 import jax.numpy as jnp
 from flax import linen as nn
 
+from jvision.models import tensor_parallel
+
 Dtype = Any
 
 
@@ -28,20 +30,24 @@ class ResidualAttentionBlock(nn.Module):
   num_heads: int
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  tensor_parallel: bool = False  # Annotate kernels for the mesh's "model" axis (jvision.models.tensor_parallel).
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, mask: Optional[jnp.ndarray] = None) -> jnp.ndarray:
     width = x.shape[-1]
+    first_init, second_init = tensor_parallel.mlp_inits(self.tensor_parallel)
     if width % self.num_heads:
       raise ValueError(f"width {width} is not divisible by {self.num_heads} heads")
     norm = lambda name: nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
-    dense = lambda features, name: nn.Dense(features, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+    dense = lambda features, init, name: nn.Dense(features, kernel_init=init, dtype=self.dtype,
+                                                  param_dtype=self.param_dtype, name=name)
     y = norm("ln_1")(x)
     y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dtype=self.dtype, param_dtype=self.param_dtype,
-                                        name="attn")(y, y, mask=mask)
+                                        name="attn", **tensor_parallel.attention_inits(self.tensor_parallel))(
+                                            y, y, mask=mask)
     x = x + y
-    y = dense(4 * width, "c_fc")(norm("ln_2")(x))
-    return x + dense(width, "c_proj")(quick_gelu(y))
+    y = dense(4 * width, first_init, "c_fc")(norm("ln_2")(x))
+    return x + dense(width, second_init, "c_proj")(quick_gelu(y))
 
 
 class Transformer(nn.Module):
@@ -50,9 +56,11 @@ class Transformer(nn.Module):
   num_heads: int
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  tensor_parallel: bool = False
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, mask: Optional[jnp.ndarray] = None) -> jnp.ndarray:
     for i in range(self.layers):
-      x = ResidualAttentionBlock(self.num_heads, self.dtype, self.param_dtype, name=f"resblocks_{i}")(x, mask)
+      x = ResidualAttentionBlock(self.num_heads, self.dtype, self.param_dtype, self.tensor_parallel,
+                                 name=f"resblocks_{i}")(x, mask)
     return x

@@ -20,7 +20,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jvision.models import inputs
+from jvision.models import inputs, tensor_parallel
 
 Dtype = Any
 
@@ -33,19 +33,24 @@ class EncoderLayer(nn.Module):
   attention_dropout_rate: float = 0.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  tensor_parallel: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool):
+    first_init, second_init = tensor_parallel.mlp_inits(self.tensor_parallel)
     norm = functools.partial(nn.LayerNorm, epsilon=1e-6, dtype=self.dtype, param_dtype=self.param_dtype)
     y = norm(name="ln_1")(x)
     y = nn.MultiHeadDotProductAttention(
         num_heads=self.num_heads, dropout_rate=self.attention_dropout_rate, deterministic=not train,
-        dtype=self.dtype, param_dtype=self.param_dtype, name="self_attention")(y, y)
+        dtype=self.dtype, param_dtype=self.param_dtype, name="self_attention",
+        **tensor_parallel.attention_inits(self.tensor_parallel))(y, y)
     x = x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
     y = norm(name="ln_2")(x)
-    y = nn.Dense(self.mlp_dim, dtype=self.dtype, param_dtype=self.param_dtype, name="mlp_linear_1")(y)
+    y = nn.Dense(self.mlp_dim, kernel_init=first_init, dtype=self.dtype, param_dtype=self.param_dtype,
+                 name="mlp_linear_1")(y)
     y = nn.Dropout(self.dropout_rate, deterministic=not train)(nn.gelu(y, approximate=False))
-    y = nn.Dense(x.shape[-1], dtype=self.dtype, param_dtype=self.param_dtype, name="mlp_linear_2")(y)
+    y = nn.Dense(x.shape[-1], kernel_init=second_init, dtype=self.dtype, param_dtype=self.param_dtype,
+                 name="mlp_linear_2")(y)
     return x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
 
 
@@ -62,6 +67,7 @@ class VisionTransformer(nn.Module):
   attention_dropout_rate: float = 0.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  tensor_parallel: bool = False  # Annotate encoder kernels for the mesh's "model" axis (jvision.sharding).
   head_name = "head"
 
   @nn.compact
@@ -87,7 +93,7 @@ class VisionTransformer(nn.Module):
     features = {}
     for i in range(self.depth):
       x = EncoderLayer(self.num_heads, self.mlp_dim, self.dropout_rate, self.attention_dropout_rate,
-                       self.dtype, self.param_dtype, name=f"encoder_layer_{i}")(x, train)
+                       self.dtype, self.param_dtype, self.tensor_parallel, name=f"encoder_layer_{i}")(x, train)
       features[f"encoder_layer_{i}"] = as_map(x)
     x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, param_dtype=self.param_dtype, name="encoder_ln")(x)
     features["encoded"] = as_map(x)
