@@ -67,6 +67,7 @@ MODELS = {
     "fcn16s": "jvision.models.fcn:FCN16s",
     "fcn8s": "jvision.models.fcn:FCN8s",
     "segmentation": "jvision.models.segmentation:create",
+    "xray_autoencoder": "jvision.models.xray_autoencoder:XrayAutoencoder",
 }
 
 
