@@ -2,7 +2,7 @@ r"""A ResNet-style X-ray autoencoder on the embedded synthetic chest X-rays: the
 
     python -m jvision.train --config experiments/xray_autoencoder.py --workdir runs/xray_autoencoder
 
-Trains ``jvision.models.xray_autoencoder`` (64 px, latent 8x8x32) with the ``reconstruction`` task (MSE +
+Trains ``jvision.models.xray_autoencoder`` (64 px, latent 8x8x16) with the ``reconstruction`` task (MSE +
 0.5 MAE on images scaled to [-1, 1]); prints eval MSE, MAE and PSNR. Used with a classifier run
 (``experiments/xray_cnn.py``) by ``python -m jvision.xray.explain`` and ``experiments/xray_explain.py``.
 """
@@ -29,12 +29,12 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "xray_autoencoder"
-  config.model.features = (32, 64, 128)
-  config.model.latent_features = 32
+  config.model.features = (16, 32, 64)
+  config.model.latent_features = 16
 
   config.batch_size = 32
   config.grad_accum_steps = 1
-  config.total_steps = 1000
+  config.total_steps = 400
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 2e-3
@@ -48,9 +48,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.decay_factor = 0.1
 
   config.log_every_steps = 50
-  config.eval_every_steps = 500
+  config.eval_every_steps = 400
   config.eval_batch_size = 100
-  config.checkpoint_every_steps = 500
+  config.checkpoint_every_steps = 400
   config.keep_checkpoints = 2
   config.async_checkpoints = True
   return config

@@ -11,7 +11,9 @@ f_p(D(z + lambda g)) has dropped by ``target_drop``, stops dropping, or the deco
 than ``max_image_change``; the frames D(z + lambda g) for lambda from 0 to that value are the counterfactual
 walk (a GIF), and |D(z + lambda g) - D(z)| is the heat map of what changed. Comparing with D(z) rather than x
 leaves the autoencoder's reconstruction error out of the heat map (Section 2 of the paper). Here g is scaled
-to the norm of z, so lambda = -1 is a shift as large as the latent itself.
+to the norm of z, so lambda = -1 is a shift as large as the latent itself, and it is the gradient of the
+log-odds logit(f_p), the same direction as that of f_p but not rounded to zero when a confident float32
+classifier outputs exactly 1.0.
 
 For comparison, ``gradient_saliency`` (|df_p/dx|) and ``integrated_gradients`` (Sundararajan et al., "Axiomatic
 Attribution for Deep Networks", ICML 2017; trapezoid rule along the straight path from a baseline), whose
@@ -33,7 +35,7 @@ import numpy as np
 
 from jvision.xray import preprocess
 
-# images [B, H, W, 1] -> P(pathology) [B]; latent [B, ...] -> images; images -> latent.
+# images [B, H, W, 1] -> [B]: P(pathology), or its log-odds for latent_shift.
 ScoreFn = Callable[[jnp.ndarray], jnp.ndarray]
 STOP_REASONS = ("target_drop", "stopped_dropping", "image_change", "max_lambda")
 
@@ -45,10 +47,10 @@ class LatentShiftResult:
   Attributes:
     lambdas: [F] the frames' shifts, from 0 to ``lambda_stop`` (<= 0).
     frames: [F, H, W, 1] decoded images D(z + lambda g) (XRV range); ``frames[0]`` is the reconstruction.
-    scores: [F] f_p of each frame.
+    scores: [F] f_p of each frame (a probability).
     heatmap: [H, W] |frames[-1] - frames[0]|, what the counterfactual changed.
-    search_lambdas / search_scores / search_changes: [K + 1] the searched grid (from 0), f_p there and the
-      mean absolute image change as a fraction of the XRV range (2048).
+    search_lambdas / search_logits / search_changes: [K + 1] the searched grid (from 0), logit(f_p) there
+      and the mean absolute image change as a fraction of the XRV range (2048).
     stop_reason: one of ``STOP_REASONS``.
   """
   lambdas: np.ndarray
@@ -56,7 +58,7 @@ class LatentShiftResult:
   scores: np.ndarray
   heatmap: np.ndarray
   search_lambdas: np.ndarray
-  search_scores: np.ndarray
+  search_logits: np.ndarray
   search_changes: np.ndarray
   stop_reason: str
 
@@ -65,40 +67,43 @@ class LatentShiftResult:
     return float(self.lambdas[-1])
 
 
-def latent_shift_direction(score_fn: ScoreFn, decode_fn: Callable, latent: jnp.ndarray,
+def latent_shift_direction(logit_fn: ScoreFn, decode_fn: Callable, latent: jnp.ndarray,
                            normalize: bool = True) -> jnp.ndarray:
-  """d f_p(D(z)) / dz for one latent [1, ...] (same shape), scaled to the norm of z if ``normalize``."""
-  grad = jax.grad(lambda z: jnp.sum(score_fn(decode_fn(z))))(latent)
+  """d logit(f_p(D(z))) / dz for one latent [1, ...] (same shape), scaled to the norm of z if ``normalize``."""
+  grad = jax.grad(lambda z: jnp.sum(logit_fn(decode_fn(z))))(latent)
   if not normalize:
     return grad
   return grad * jnp.linalg.norm(latent) / jnp.maximum(jnp.linalg.norm(grad), 1e-12)
 
 
-def choose_stop(scores: np.ndarray, changes: np.ndarray, target_drop: float,
+def choose_stop(logits: np.ndarray, changes: np.ndarray, target_drop: float,
                 max_image_change: float) -> tuple[int, str]:
-  """The index into a search grid (scores [K + 1] from lambda = 0 outwards) where the search stops, and why.
+  """The index into a search grid (log-odds [K + 1] from lambda = 0 outwards) where the search stops, and why.
 
-  Stops at the first k where the score is ``target_drop`` below ``scores[0]`` (k itself), where it no longer
-  drops (k - 1), or where the image change exceeds ``max_image_change`` (k - 1); else at the last index.
+  Stops at the first k where the probability sigmoid(logit) is ``target_drop`` below that at k = 0 (k
+  itself), where the logit no longer drops (k - 1), or where the image change exceeds ``max_image_change``
+  (k - 1); else at the last index.
   """
-  for k in range(1, len(scores)):
+  logits = np.asarray(logits, np.float64)
+  probabilities = 1.0 / (1.0 + np.exp(-logits))
+  for k in range(1, len(logits)):
     if changes[k] > max_image_change:
       return k - 1, "image_change"
-    if scores[k] >= scores[k - 1]:
+    if logits[k] >= logits[k - 1]:
       return k - 1, "stopped_dropping"
-    if scores[0] - scores[k] >= target_drop:
+    if probabilities[0] - probabilities[k] >= target_drop:
       return k, "target_drop"
-  return len(scores) - 1, "max_lambda"
+  return len(logits) - 1, "max_lambda"
 
 
-def latent_shift(score_fn: ScoreFn, encode_fn: Callable, decode_fn: Callable, image: jnp.ndarray, *,
+def latent_shift(logit_fn: ScoreFn, encode_fn: Callable, decode_fn: Callable, image: jnp.ndarray, *,
                  max_lambda: float = 1.0, search_steps: int = 40, target_drop: float = 0.6,
                  max_image_change: float = 0.05, num_frames: int = 10,
                  normalize: bool = True) -> LatentShiftResult:
   """The Latent Shift counterfactual walk of ``image`` [H, W, 1] or [1, H, W, 1] (XRV range).
 
   Args:
-    score_fn: images [B, H, W, 1] -> f_p [B] (a probability, for ``target_drop`` to mean what it says).
+    logit_fn: images [B, H, W, 1] -> the log-odds of pathology p [B] (f_p = sigmoid of it).
     encode_fn / decode_fn: the autoencoder, images [B, H, W, 1] <-> latents [B, ...].
     max_lambda: the search covers lambda in [-max_lambda, 0] in ``search_steps`` equal steps.
     target_drop / max_image_change: stopping rules of the search (``choose_stop``); the image change is the
@@ -112,23 +117,23 @@ def latent_shift(score_fn: ScoreFn, encode_fn: Callable, decode_fn: Callable, im
   if search_steps < 1 or num_frames < 2:
     raise ValueError(f"need search_steps >= 1 and num_frames >= 2; got {search_steps}, {num_frames}")
   latent = encode_fn(image)
-  direction = latent_shift_direction(score_fn, decode_fn, latent, normalize)
+  direction = latent_shift_direction(logit_fn, decode_fn, latent, normalize)
 
   def decode_shifted(lambdas):
     shifted = latent + jnp.asarray(lambdas, jnp.float32).reshape((-1,) + (1,) * (latent.ndim - 1)) * direction
     frames = decode_fn(shifted)
-    return frames, score_fn(frames)
+    return frames, logit_fn(frames)
 
   search_lambdas = np.linspace(0.0, -max_lambda, search_steps + 1, dtype=np.float32)
-  frames, scores = jax.device_get(decode_shifted(search_lambdas))
+  frames, logits = jax.device_get(decode_shifted(search_lambdas))
   changes = np.mean(np.abs(frames - frames[:1]), axis=(1, 2, 3)) / (2 * preprocess.XRV_RANGE)
-  stop, reason = choose_stop(np.asarray(scores), changes, target_drop, max_image_change)
+  stop, reason = choose_stop(logits, changes, target_drop, max_image_change)
   lambdas = np.linspace(0.0, search_lambdas[stop], num_frames, dtype=np.float32)
-  walk, walk_scores = jax.device_get(decode_shifted(lambdas))
+  walk, walk_logits = jax.device_get(decode_shifted(lambdas))
   return LatentShiftResult(
-      lambdas=lambdas, frames=np.asarray(walk), scores=np.asarray(walk_scores),
+      lambdas=lambdas, frames=np.asarray(walk), scores=np.asarray(jax.nn.sigmoid(walk_logits)),
       heatmap=np.abs(walk[-1, ..., 0] - walk[0, ..., 0]), search_lambdas=search_lambdas,
-      search_scores=np.asarray(scores), search_changes=changes, stop_reason=reason)
+      search_logits=np.asarray(logits), search_changes=changes, stop_reason=reason)
 
 
 def gradient_saliency(score_fn: ScoreFn, image: jnp.ndarray) -> np.ndarray:
@@ -229,14 +234,24 @@ def save_gif(path: str, pictures: list[np.ndarray], seconds_per_frame: float = 0
 # Trained runs.
 
 
-def classifier_score_fn(run, pathology: str) -> ScoreFn:
-  """images [B, H, W, 1] -> P(``pathology``) [B] from a restored multi-label run (``jvision.restore``)."""
+def classifier_fns(run, pathology: str) -> tuple[ScoreFn, ScoreFn]:
+  """(log-odds, probability) of ``pathology``, images [B, H, W, 1] -> [B], from a restored multi-label run
+  (``jvision.restore``)."""
   pathologies = tuple(run.config.task.pathologies)
   if pathology not in pathologies:
     raise KeyError(f"unknown pathology {pathology!r}; the classifier has: {', '.join(pathologies)}")
   index = pathologies.index(pathology)
   variables = jax.tree.map(jnp.asarray, run.variables)
-  return lambda images: run.task.scores(run.model.apply(variables, images, train=False))[:, index]
+  probability = lambda images: run.task.scores(run.model.apply(variables, images, train=False))[:, index]
+  if run.task.uncertainty_policy != "multiclass":  # One sigmoid per pathology: its logit is the log-odds.
+    return (lambda images: run.model.apply(variables, images, train=False)[:, index].astype(jnp.float32),
+            probability)
+
+  def log_odds(images):
+    p = jnp.clip(probability(images), 1e-7, 1 - 1e-7)
+    return jnp.log(p) - jnp.log1p(-p)
+
+  return log_odds, probability
 
 
 def autoencoder_fns(run) -> tuple[Callable, Callable]:
@@ -273,9 +288,9 @@ def explain_image(classifier_run, autoencoder_run, image: np.ndarray, pathology:
   summary (scores, stopping lambda and reason, IG completeness gap, paths)."""
   from jvision import viz
 
-  score_fn = jax.jit(classifier_score_fn(classifier_run, pathology))
+  logit_fn, score_fn = (jax.jit(f) for f in classifier_fns(classifier_run, pathology))
   encode, decode = autoencoder_fns(autoencoder_run)
-  result = latent_shift(score_fn, jax.jit(encode), jax.jit(decode), image, **latent_shift_kwargs)
+  result = latent_shift(logit_fn, jax.jit(encode), jax.jit(decode), image, **latent_shift_kwargs)
   saliency = gradient_saliency(score_fn, image)
   ig = integrated_gradients(score_fn, image)
   stem = os.path.splitext(out)[0]
