@@ -5,6 +5,9 @@ r"""A ResNet-style X-ray autoencoder on the embedded synthetic chest X-rays: the
 Trains ``jvision.models.xray_autoencoder`` (64 px, latent 8x8x16) with the ``reconstruction`` task (MSE +
 0.5 MAE on images scaled to [-1, 1]); prints eval MSE, MAE and PSNR. Used with a classifier run
 (``experiments/xray_cnn.py``) by ``python -m jvision.xray.explain`` and ``experiments/xray_explain.py``.
+
+Measured (seed 0, shared 2-core CPU): eval PSNR 28.90 dB, MSE 0.0053 after 400 steps (736 s); resumed to
+1,000 steps with ``--config.total_steps=1000``: PSNR 30.13 dB, MSE 0.0040 (650 s more).
 """
 
 import ml_collections
