@@ -16,6 +16,11 @@ For the first ``num_images`` test images that have the finding (ground truth), r
   would score on both. The same two numbers for gradient saliency and |integrated gradients|.
 
 Writes ``<out_dir>/example_<i>.gif`` (and the heat map PNGs) for the first three images.
+
+Measured (Mass, 30 images, CNN 400 steps, autoencoder 1,000 steps; 253 s on a shared 2-core CPU): P(Mass)
+0.959 on the images, 0.361 on the reconstructions, 0.042 on the counterfactuals (lowered on 30 of 30);
+share of the change in the mask 0.115 and top-k precision 0.373 (chance 0.023), gradient saliency 0.050 /
+0.129, integrated gradients 0.089 / 0.272 (mean completeness gap 0.34 % of f(x) - f(baseline)).
 """
 
 from __future__ import annotations

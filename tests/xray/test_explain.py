@@ -140,3 +140,33 @@ def test_latent_shift_rejects_a_batch():
   encode, decode = identity_autoencoder()
   with pytest.raises(ValueError, match="one image"):
     explain.latent_shift(linear_logit, encode, decode, jnp.zeros((2, H, W, 1)))
+
+
+def test_explain_image_from_runs_writes_the_pictures(tmp_path):
+  import ml_collections
+
+  from jvision import restore, tasks
+
+  pathologies = ("Effusion", "Mass")
+  classifier = cnn.CNN(num_classes=2, features=(4,), kernel_size=3)
+  autoencoder = xray_autoencoder.XrayAutoencoder(features=(8, 8), latent_features=4)
+  x = jnp.zeros((1, 16, 16, 1))
+  config = ml_collections.ConfigDict({"task": {"name": "multilabel", "pathologies": pathologies}})
+  classifier_run = restore.Run("c", 1, config, classifier, tasks.get_task("multilabel", pathologies=pathologies),
+                               jax.device_get(classifier.init(jax.random.key(0), x)))
+  autoencoder_run = restore.Run("a", 1, config, autoencoder, tasks.get_task("reconstruction"),
+                                jax.device_get(autoencoder.init(jax.random.key(1), x)))
+  png = tmp_path / "xray.png"
+  Image.fromarray(RNG.integers(0, 256, size=(20, 24), dtype=np.uint8)).save(png)
+  image = explain.load_image(str(png), classifier_run, image_size=16)  # Center crop 20x20, resize to 16.
+  assert image.shape == (16, 16, 1) and -1024 <= image.min() and image.max() <= 1024
+  logit, probability = explain.classifier_fns(classifier_run, "Mass")
+  np.testing.assert_allclose(jax.nn.sigmoid(logit(image[None])), probability(image[None]), rtol=1e-6)
+  summary = explain.explain_image(classifier_run, autoencoder_run, image, "Mass", str(tmp_path / "out.gif"),
+                                  search_steps=4, num_frames=3, max_image_change=10.0)
+  for key in ("gif", "heatmap", "saliency", "integrated_gradients"):
+    assert (tmp_path / summary[key].split("/")[-1]).is_file()
+  assert summary["stop_reason"] in explain.STOP_REASONS
+  assert abs(summary["ig_gap"]) <= 0.05 * abs(summary["ig_score_difference"]) + 1e-4
+  with pytest.raises(KeyError, match="unknown pathology 'Hernia'"):
+    explain.classifier_fns(classifier_run, "Hernia")
