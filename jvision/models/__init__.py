@@ -34,6 +34,7 @@ MODELS = {
     "resnet34": "jvision.models.resnet:ResNet34",
     "resnet50": "jvision.models.resnet:ResNet50",
     "resnet101": "jvision.models.resnet:ResNet101",
+    "resnet18_aa": "jvision.models.attention_augmented_conv:ResNet18AA",
     "vgg11": "jvision.models.vgg:VGG11",
     "vgg11_bn": "jvision.models.vgg:VGG11BN",
     "vgg13": "jvision.models.vgg:VGG13",
@@ -67,6 +68,7 @@ MODELS = {
     "fcn16s": "jvision.models.fcn:FCN16s",
     "fcn8s": "jvision.models.fcn:FCN8s",
     "segmentation": "jvision.models.segmentation:create",
+    "xray_autoencoder": "jvision.models.xray_autoencoder:XrayAutoencoder",
 }
 
 

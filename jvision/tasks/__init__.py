@@ -29,6 +29,7 @@ TASKS = {
     "detection": "jvision.tasks.detection:DetectionTask",
     "localization": "jvision.tasks.localization:LocalizationTask",
     "segmentation": "jvision.tasks.segmentation:SegmentationTask",
+    "reconstruction": "jvision.tasks.reconstruction:ReconstructionTask",
 }
 
 

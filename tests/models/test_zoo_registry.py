@@ -6,7 +6,7 @@ import pytest
 
 from jvision import models
 
-ZOO = ["resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "densenet169", "efficientnet_b0",
+ZOO = ["resnet18", "resnet18_aa", "resnet34", "resnet50", "resnet101", "densenet121", "densenet169", "efficientnet_b0",
        "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "vit_b16", "vit_tiny"] + [
            f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")]
 

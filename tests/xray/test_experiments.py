@@ -16,3 +16,19 @@ def test_config_loads_and_heads_match(name):
   task = tasks.get_task(config.task.name, **{k: v for k, v in config.task.items() if k != "name"})
   assert config.model.num_classes == task.num_outputs == 5
   assert config.data.name == "xray_synthetic/64"
+
+
+def test_autoencoder_config_builds_a_model_that_reconstructs_at_the_input_shape():
+  import jax
+  import jax.numpy as jnp
+
+  from jvision import models
+
+  config = config_lib.load_config(os.path.join(ROOT, "experiments", "xray_autoencoder.py"))
+  tasks.get_task(config.task.name, **{k: v for k, v in config.task.items() if k != "name"})
+  model = models.get_model(config.model.name, **{k: v for k, v in config.model.items() if k != "name"})
+  x = jax.ShapeDtypeStruct((2, 64, 64, 1), jnp.float32)
+  variables = jax.eval_shape(model.init, jax.random.key(0), x)
+  assert jax.eval_shape(model.apply, variables, x).shape == (2, 64, 64, 1)
+  z = jax.eval_shape(lambda v, x: model.apply(v, x, method=model.encode), variables, x)
+  assert z.shape == (2, 8, 8, config.model.latent_features)

@@ -1,0 +1,109 @@
+r"""Does a Latent Shift counterfactual remove the planted finding? Measured on the embedded synthetic X-rays.
+
+    python -m jvision.train --config experiments/xray_cnn.py --workdir runs/xray_cnn
+    python -m jvision.train --config experiments/xray_autoencoder.py --workdir runs/xray_autoencoder
+    PYTHONPATH=. python experiments/xray_explain.py --classifier_workdir runs/xray_cnn \
+        --autoencoder_workdir runs/xray_autoencoder --pathology Mass --num_images 30
+
+For the first ``num_images`` test images that have the finding (ground truth), runs
+``jvision.xray.explain.latent_shift`` and prints, averaged over the images:
+
+- the classifier's P(pathology) on the image, its reconstruction D(E(x)) and the counterfactual, and the
+  fraction of images where the counterfactual scores lower than the reconstruction;
+- where the change is, against the planted finding's mask (``finding_masks``): the share of the total
+  absolute change |D(z + lambda g) - D(z)| that falls inside the mask, and the precision of the k most
+  changed pixels (k = the mask's area); the mask's share of the image is what a map that ignored the finding
+  would score on both. The same two numbers for gradient saliency and |integrated gradients|.
+
+Writes ``<out_dir>/example_<i>.gif`` (and the heat map PNGs) for the first three images.
+
+Measured (Mass, 30 images, CNN 400 steps, autoencoder 1,000 steps; 253 s on a shared 2-core CPU): P(Mass)
+0.959 on the images, 0.361 on the reconstructions, 0.042 on the counterfactuals (lowered on 30 of 30);
+share of the change in the mask 0.115 and top-k precision 0.373 (chance 0.023), gradient saliency 0.050 /
+0.129, integrated gradients 0.089 / 0.272 (mean completeness gap 0.34 % of f(x) - f(baseline)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jvision import data, restore, viz
+from jvision.data import xray_synthetic
+from jvision.xray import explain, preprocess
+
+
+def localization(heat: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+  """(share of ``heat`` [H, W] (>= 0) inside boolean ``mask``, precision of the mask-area top pixels)."""
+  heat = np.asarray(heat, np.float64)
+  share = float(heat[mask].sum() / max(heat.sum(), 1e-12))
+  k = int(mask.sum())
+  top = np.argsort(heat.ravel())[::-1][:k]
+  return share, float(mask.ravel()[top].mean())
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--classifier_workdir", required=True)
+  parser.add_argument("--autoencoder_workdir", required=True)
+  parser.add_argument("--pathology", default="Mass")
+  parser.add_argument("--num_images", type=int, default=30)
+  parser.add_argument("--target_drop", type=float, default=0.6)
+  parser.add_argument("--max_image_change", type=float, default=0.05)
+  parser.add_argument("--out_dir", default="runs/xray_explain")
+  args = parser.parse_args()
+  start = time.perf_counter()
+  classifier_run = restore.load_run(args.classifier_workdir)
+  autoencoder_run = restore.load_run(args.autoencoder_workdir)
+  logit_fn, score_fn = (jax.jit(f) for f in explain.classifier_fns(classifier_run, args.pathology))
+  encode, decode = (jax.jit(f) for f in explain.autoencoder_fns(autoencoder_run))
+  config = classifier_run.config
+  source = data.data_source(config.data.name, config.data.eval_split, config.data.get("data_dir") or None)
+  k = xray_synthetic.PATHOLOGIES.index(args.pathology)
+
+  rows, reasons, used = collections.defaultdict(list), collections.Counter(), 0
+  for i in range(len(source)):
+    if used == args.num_images:
+      break
+    example = source[i]
+    if example["true_labels"][k] != 1:
+      continue
+    mask = np.asarray(example["finding_masks"][..., k], bool)
+    image = preprocess.xrv_normalize(np.asarray(example["image"]), 255.0)
+    result = explain.latent_shift(logit_fn, encode, decode, image, target_drop=args.target_drop,
+                                  max_image_change=args.max_image_change)
+    saliency = explain.gradient_saliency(score_fn, image)
+    ig = explain.integrated_gradients(score_fn, image)
+    rows["score_image"].append(float(score_fn(jnp.asarray(image)[None])[0]))
+    rows["score_reconstruction"].append(float(result.scores[0]))
+    rows["score_counterfactual"].append(float(result.scores[-1]))
+    rows["lowered"].append(float(result.scores[-1] < result.scores[0]))
+    rows["mask_area_fraction"].append(float(mask.mean()))
+    for name, heat in (("latent_shift", result.heatmap), ("saliency", saliency),
+                       ("integrated_gradients", np.abs(ig.attributions[..., 0]))):
+      share, precision = localization(heat, mask)
+      rows[f"{name}_share_in_mask"].append(share)
+      rows[f"{name}_top_k_precision"].append(precision)
+    rows["ig_relative_gap"].append(abs(ig.gap) / max(abs(ig.score - ig.baseline_score), 1e-12))
+    reasons[result.stop_reason] += 1
+    if used < 3:
+      stem = os.path.join(args.out_dir, f"example_{used}")
+      explain.save_gif(f"{stem}.gif", explain.walk_pictures(result, image))
+      viz.save_png(f"{stem}_heatmap.png", explain.heat_overlay(image, result.heatmap))
+      viz.save_png(f"{stem}_mask.png", explain.heat_overlay(image, mask.astype(np.float32)))
+    used += 1
+  summary = {"pathology": args.pathology, "num_images": used,
+             **{name: round(float(np.mean(values)), 4) for name, values in rows.items()},
+             "stop_reasons": dict(reasons), "seconds": round(time.perf_counter() - start, 1)}
+  print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,42 @@
+"""Tests for jvision/models/xray_autoencoder.py."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jvision import models
+from jvision.models import xray_autoencoder
+
+
+def test_encode_decode_shapes_and_reconstruction_is_their_composition():
+  model = xray_autoencoder.XrayAutoencoder(features=(8, 16), latent_features=4)
+  x = jax.random.uniform(jax.random.key(0), (2, 16, 24, 1), minval=-1024, maxval=1024)
+  variables = model.init(jax.random.key(1), x)
+  z = model.apply(variables, x, method=model.encode)
+  chex.assert_shape(z, (2, 4, 6, 4))  # Two stride-2 stages: /4.
+  recon = model.apply(variables, z, method=model.decode)
+  chex.assert_shape(recon, (2, 16, 24, 1))
+  assert recon.dtype == jnp.float32
+  chex.assert_trees_all_close(model.apply(variables, x, train=True), recon, atol=1e-3)
+  assert set(variables) == {"params"}  # GroupNorm: no batch statistics to carry.
+
+
+def test_decoder_output_is_in_xrv_units():
+  # The last conv's bias shifts the output by 1024 * bias: set it to 0.5 with zero weights -> 512 everywhere.
+  model = xray_autoencoder.XrayAutoencoder(features=(8,), latent_features=2)
+  x = jnp.zeros((1, 8, 8, 1))
+  variables = model.init(jax.random.key(0), x)
+  params = jax.tree.map(lambda p: p, variables["params"])
+  params["to_image"] = {"kernel": jnp.zeros_like(params["to_image"]["kernel"]),
+                        "bias": jnp.full_like(params["to_image"]["bias"], 0.5)}
+  np.testing.assert_allclose(model.apply({"params": params}, x), 512.0)
+
+
+def test_bad_inputs_are_clear_errors():
+  model = models.get_model("xray_autoencoder", features=(8, 8), latent_features=2)
+  with pytest.raises(ValueError, match="divisible by 4"):
+    model.init(jax.random.key(0), jnp.zeros((1, 10, 8, 1)))
+  with pytest.raises(ValueError, match=r"\[B, H, W, 1\]"):
+    model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
