@@ -6,18 +6,25 @@ learning rate while the backbone is frozen or learns at a lower rate.
 builds the ``optax.multi_transform`` that routes the head and the backbone to different optimizers.
 Freezing stops the gradient updates only: call a frozen batch-norm backbone with ``train=False`` (or drop the
 new ``batch_stats``) if its statistics must not move either.
+
+The trainer does the whole recipe from a config section (``experiments/finetune_digits.py``):
+``finetune.weights`` names a torchvision-named state dict (``import_pretrained`` imports it and replaces the
+head) and ``finetune.backbone_lr_multiplier`` scales the backbone's learning rate (``scaled_backbone_optimizer``;
+0 freezes it, 1 is plain training).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import linen as nn
 from flax import traverse_util
+
+from jvision.models.weights import assign, torchvision
 
 
 def head_name(model: nn.Module) -> str:
@@ -87,3 +94,30 @@ def finetune_optimizer(params: Any, head_optimizer: optax.GradientTransformation
                      f"{', '.join(sorted(params))}")
   return optax.multi_transform(
       {"head": head_optimizer, "backbone": backbone_optimizer or optax.set_to_zero()}, labels)
+
+
+def scaled_backbone_optimizer(make_optimizer: Callable[[optax.Schedule], optax.GradientTransformation],
+                              schedule: optax.Schedule, backbone_lr_multiplier: float, params: Any,
+                              head: Sequence[str]) -> optax.GradientTransformation:
+  """The head trains with ``make_optimizer(schedule)``, the backbone with the same optimizer at
+  ``backbone_lr_multiplier`` times the rate (0: frozen). ``params`` may be shapes (``jax.eval_shape``)."""
+  if backbone_lr_multiplier < 0:
+    raise ValueError(f"backbone_lr_multiplier must be >= 0, got {backbone_lr_multiplier}")
+  backbone = None
+  if backbone_lr_multiplier > 0:
+    backbone = make_optimizer(lambda step: backbone_lr_multiplier * schedule(step))
+  return finetune_optimizer(params, make_optimizer(schedule), backbone, head=head)
+
+
+def import_pretrained(architecture: str, path: str, model: nn.Module, template: Any, rng: jax.Array,
+                      sample_images: jnp.ndarray) -> dict:
+  """A user's downloaded torchvision-named state dict -> ``model``'s variables, with a fresh head.
+
+  Imports ``path`` as ``architecture`` (its own classifier included), replaces the head by one for
+  ``model.num_classes`` initialized from ``rng``, and fills ``template`` (``model``'s variable shapes) from
+  the result, so a backbone that does not match ``model`` fails here with the parameter's name.
+  """
+  imported_model, variables = torchvision.import_torchvision(architecture, path)
+  _, variables = replace_head(imported_model, variables, model.num_classes, rng, sample_images,
+                              head=head_name(model))
+  return assign.assign_variables(template, traverse_util.flatten_dict(dict(variables), sep="/"), path)

@@ -41,8 +41,8 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jvision import (checkpointing, config as config_lib, data, metric_writers, models, optim, registry, sharding,
-                     tasks, viz)
+from jvision import (checkpointing, config as config_lib, data, finetune, metric_writers, models, optim, registry,
+                     sharding, tasks, viz)
 from jvision.data import caption_filter, pipeline
 
 
@@ -72,6 +72,7 @@ class Experiment:
   mesh: Mesh
   train_source: Any
   eval_source: Any
+  pretrained_variables: Any = None  # Imported (pretrained) variables to start from instead of a random init.
 
   @property
   def replicated(self) -> NamedSharding:
@@ -146,7 +147,32 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
   if config.data.get("train_exclude_phrases"):  # Held-out caption phrases, e.g. ("red star",).
     train_source = caption_filter.exclude_caption_phrases(train_source, config.data.train_exclude_phrases)
   eval_source = data.data_source(config.data.name, config.data.eval_split, data_dir)
-  return Experiment(config, task, model, tx, schedule, mesh, train_source, eval_source)
+  pretrained_variables = None
+  if config.get("finetune"):
+    tx, pretrained_variables = _finetune(config, task, model, schedule, eval_source, tx)
+  return Experiment(config, task, model, tx, schedule, mesh, train_source, eval_source, pretrained_variables)
+
+
+def _finetune(config: ml_collections.ConfigDict, task: Any, model: Any, schedule: optax.Schedule,
+              eval_source: Any, tx: optax.GradientTransformation):
+  """``config.finetune``: the optimizer with a scaled (or frozen) backbone, and the imported variables.
+
+  ``weights``: a torchvision-named state dict of ``config.model.name`` ("" trains from a random init);
+  ``backbone_lr_multiplier``: the backbone's learning rate relative to the head's (0 freezes it).
+  """
+  example = task.preprocess_eval(eval_source[0])
+  sample = jnp.zeros((1, *np.shape(example["image"])), jnp.float32)
+  template = jax.eval_shape(lambda: model.init(jax.random.key(0), sample, train=False))
+  multiplier = float(config.finetune.get("backbone_lr_multiplier", 1.0))
+  if multiplier != 1.0:
+    tx = finetune.scaled_backbone_optimizer(lambda s: optim.make_optimizer(config.optimizer, s), schedule,
+                                            multiplier, template["params"], head=[finetune.head_name(model)])
+  weights = config.finetune.get("weights", "")
+  if not weights:
+    return tx, None
+  head_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+  variables = finetune.import_pretrained(config.model.name, weights, model, template, head_rng, sample)
+  return tx, jax.device_get(variables)
 
 
 def init_variables(exp: Experiment, rng: jax.Array) -> dict:
@@ -157,10 +183,13 @@ def init_variables(exp: Experiment, rng: jax.Array) -> dict:
   return exp.model.init({"params": init_rng, "dropout": init_rng}, image, train=False)
 
 
-def create_train_state(exp: Experiment, rng: jax.Array) -> TrainState:
-  """Initializes parameters and optimizer state (call under jit with ``out_shardings``)."""
+def create_train_state(exp: Experiment, rng: jax.Array, pretrained_variables: Any = None) -> TrainState:
+  """Initializes parameters (or takes ``pretrained_variables``) and optimizer state (call under jit with
+  ``out_shardings``)."""
   state_rng = jax.random.split(rng)[1]
-  variables = nn.meta.unbox(init_variables(exp, rng))
+  variables = pretrained_variables
+  if variables is None:
+    variables = nn.meta.unbox(init_variables(exp, rng))
   model_state = {k: v for k, v in variables.items() if k != "params"}
   return TrainState.create(apply_fn=exp.model.apply, params=variables["params"], tx=exp.tx, model_state=model_state,
                            rng=state_rng, nonfinite_step=jnp.int32(-1))
@@ -278,12 +307,12 @@ def save_config(config: ml_collections.ConfigDict, workdir: str, config_path: Op
 
 def restore_or_init(exp: Experiment, checkpointer: checkpointing.Checkpointer):
   """The latest checkpoint's ``(state, data_state, step)``, or a fresh state."""
-  init = jax.jit(lambda rng: create_train_state(exp, rng), out_shardings=exp.state_sharding)
+  init = jax.jit(lambda rng, v: create_train_state(exp, rng, v), out_shardings=exp.state_sharding)
   rng = jax.random.PRNGKey(exp.config.seed)
   latest = checkpointer.latest_step()
   if latest is None:
-    return init(rng), None, 0
-  abstract = jax.eval_shape(init, rng)
+    return init(rng, exp.pretrained_variables), None, 0
+  abstract = jax.eval_shape(init, rng, exp.pretrained_variables)
   abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract,
                           exp.state_sharding)
   state, data_state = checkpointer.restore(latest, abstract)

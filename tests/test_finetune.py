@@ -61,3 +61,21 @@ def test_labels_follow_paths_and_unknown_heads_are_named(pretrained):
   message = r"no parameter belongs to head \['classifier'\]; top-level modules: bn1,"
   with pytest.raises(ValueError, match=message):
     finetune.finetune_optimizer(variables["params"], optax.sgd(0.1), head=["classifier"])
+
+
+def test_scaled_backbone_optimizer_follows_the_schedule(pretrained):
+  _, variables = pretrained
+  params = variables["params"]
+  grads = jax.tree.map(jnp.ones_like, params)
+  schedule = lambda step: 0.5 / (step + 1)
+  tx = finetune.scaled_backbone_optimizer(optax.sgd, schedule, 0.1, params, head=["fc"])
+  state = tx.init(params)
+  for step in range(2):  # Steps 0 and 1: rates 0.5 and 0.25 for the head, a tenth of that for the backbone.
+    updates, state = tx.update(grads, state, params)
+    chex.assert_trees_all_close(updates["fc"]["bias"], -schedule(step) * jnp.ones(10))
+    chex.assert_trees_all_close(updates["bn1"]["scale"], -0.1 * schedule(step) * jnp.ones(8))
+  frozen = finetune.scaled_backbone_optimizer(optax.sgd, schedule, 0.0, params, head=["fc"])
+  updates, _ = frozen.update(grads, frozen.init(params), params)
+  assert not any(jnp.any(u != 0) for u in jax.tree.leaves({k: v for k, v in updates.items() if k != "fc"}))
+  with pytest.raises(ValueError, match="backbone_lr_multiplier must be >= 0, got -1"):
+    finetune.scaled_backbone_optimizer(optax.sgd, schedule, -1, params, head=["fc"])

@@ -12,10 +12,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jvision.data import transforms
+from jvision.data import box_transforms, transforms
 from jvision.losses.classification import softmax_cross_entropy
 from jvision.metrics.accumulators import SumEvaluator
 from jvision.metrics.classification import topk_correct
+
+
+def _feature(example: Mapping[str, Any], key: str) -> Any:
+  """``example[key]``, where ``"a/b"`` is ``example["a"]["b"]`` (TFDS nests sequence features)."""
+  if key in example:
+    return example[key]
+  value = example
+  for part in key.split("/"):
+    if not isinstance(value, Mapping) or part not in value:
+      raise KeyError(f"example has no {key!r} key; it has: {', '.join(example)}")
+    value = value[part]
+  return value
 
 
 class ClassificationTask:
@@ -23,7 +35,10 @@ class ClassificationTask:
 
   Args:
     num_classes: number of classes; labels outside ``[0, num_classes)`` are an error.
-    image_key / label_key: keys of the raw dataset examples.
+    image_key / label_key: keys of the raw dataset examples; ``"a/b"`` looks into nested features, and a
+      one-element sequence counts as its element (``label_key="objects/label"`` reads ``shapes/single``).
+    image_size: resize (bilinear) to ``image_size`` x ``image_size`` before augmentation (0: keep the size).
+    channels: 3 repeats a grey image to RGB so an RGB backbone can read it (0: keep the channels).
     mean / std: per-channel normalization applied after scaling uint8 images to [0, 1].
     crop_padding: random-crop-with-padding augmentation in training (0: off).
     flip: random horizontal flips in training.
@@ -32,8 +47,12 @@ class ClassificationTask:
 
   def __init__(self, num_classes: int, image_key: str = "image", label_key: str = "label",
                mean: Sequence[float] = (0.5,), std: Sequence[float] = (0.25,), crop_padding: int = 0,
-               flip: bool = False, label_smoothing: float = 0.0):
+               flip: bool = False, label_smoothing: float = 0.0, image_size: int = 0, channels: int = 0):
+    if channels not in (0, 1, 3):
+      raise ValueError(f"channels must be 0 (keep), 1 or 3, got {channels}")
     self.num_classes = num_classes
+    self.image_size = image_size
+    self.channels = channels
     self.image_key = image_key
     self.label_key = label_key
     self.mean = tuple(mean)
@@ -45,13 +64,20 @@ class ClassificationTask:
   # Host side: raw example -> model input.
 
   def _common(self, example: Mapping[str, Any]) -> tuple[np.ndarray, np.int32]:
-    for key in (self.image_key, self.label_key):
-      if key not in example:
-        raise KeyError(f"example has no {key!r} key; it has: {', '.join(example)}")
-    label = int(example[self.label_key])
+    label = np.asarray(_feature(example, self.label_key))
+    if label.size != 1:
+      raise ValueError(f"{self.label_key!r} holds {label.size} values; classification needs exactly one")
+    label = int(label.reshape(()))
     if not 0 <= label < self.num_classes:
       raise ValueError(f"label {label} is outside [0, {self.num_classes})")
-    return transforms.to_float(np.asarray(example[self.image_key])), np.int32(label)
+    image = transforms.to_float(np.asarray(_feature(example, self.image_key)))
+    if self.image_size and image.shape[:2] != (self.image_size, self.image_size):
+      image = box_transforms.resize_image(image, self.image_size, self.image_size)
+    if self.channels and image.shape[-1] != self.channels:
+      if image.shape[-1] != 1:
+        raise ValueError(f"cannot turn a {image.shape[-1]}-channel image into {self.channels} channels")
+      image = np.repeat(image, self.channels, axis=-1)
+    return image, np.int32(label)
 
   def preprocess_train(self, example: Mapping[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
     image, label = self._common(example)

@@ -49,3 +49,19 @@ def test_cifar10_config_trains_on_mock_data(tmp_path):
     summary = train.train_and_evaluate(config, str(tmp_path), progress=False)
   assert summary["step"] == 2 and 0.0 <= summary["eval/accuracy"] <= 1.0
   assert np.isfinite(summary["eval/loss"])
+
+
+def test_nested_one_element_label_resize_and_grey_to_rgb():
+  task = ClassificationTask(num_classes=6, label_key="objects/label", mean=(0.0,), std=(1.0,), image_size=4,
+                            channels=3)
+  image = np.array([[[0], [255]], [[255], [0]]], np.uint8)
+  out = task.preprocess_eval({"image": image, "objects": {"label": np.array([4])}})
+  assert out["label"] == 4 and out["image"].shape == (4, 4, 3)
+  # Half-pixel-centre bilinear: the 2x2 corners survive at the 4x4 corners; channels are copies.
+  np.testing.assert_allclose(out["image"][[0, 0, 3, 3], [0, 3, 0, 3], 0], [0, 1, 1, 0])
+  np.testing.assert_allclose(out["image"][..., 0], out["image"][..., 2])
+  np.testing.assert_allclose(out["image"][0, :, 0], [0, 0.25, 0.75, 1], atol=1e-6)
+  with pytest.raises(ValueError, match="'objects/label' holds 2 values"):
+    task.preprocess_eval({"image": image, "objects": {"label": np.array([1, 2])}})
+  with pytest.raises(KeyError, match="example has no 'objects/label' key; it has: image"):
+    task.preprocess_eval({"image": image})

@@ -3,6 +3,7 @@
 ``.safetensors`` is read by a small reader of the documented format (8-byte little-endian header length,
 a JSON header of ``name -> {dtype, shape, data_offsets}``, then the raw bytes), so it needs no extra package.
 ``.pth`` needs PyTorch, which jvision does not depend on; it is imported only for that suffix.
+``save_state_dict`` writes ``.npz``, which ``load_state_dict`` (and ``numpy.load``) read back.
 """
 
 from __future__ import annotations
@@ -71,3 +72,12 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
   else:
     raise ValueError(f"unsupported state dict file {path}: expected .npz, .safetensors, .pth or .pt")
   return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def save_state_dict(path: str, state: dict[str, np.ndarray]) -> None:
+  """Writes a flat ``name -> array`` state dict as ``.npz`` (uncompressed, names kept as they are)."""
+  if not path.endswith(".npz"):
+    raise ValueError(f"save_state_dict writes .npz files, got {path}")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "wb") as f:  # A file object, so numpy does not append a second ".npz".
+    np.savez(f, **{name: np.asarray(value) for name, value in state.items()})

@@ -7,7 +7,11 @@ in ``batch_stats`` (``num_batches_tracked`` is dropped). VGG's first classifier 
 inputs from torch's NCHW flatten to jvision's NHWC flatten; ViT's packed ``in_proj_weight`` [3D, D] is split
 into flax's query/key/value kernels [D, heads, head_dim]. Architectures: ResNet-18..101, VGG-11..19 (with and
 without BN), DenseNet-121/169, EfficientNet-B0..B3 (symmetric padding, BN epsilon 1e-5), ViT-B/16 and
-ViT-Tiny/16 (torchvision's ``vit_b_16`` naming).
+ViT-Tiny/16 (torchvision's ``vit_b_16`` naming). A ResNet's ``width`` and ``cifar_stem`` are read from the
+shape of ``conv1.weight``, so narrow ResNets import without arguments.
+
+``export_torchvision`` is the inverse for ResNets: jvision variables -> a torchvision-named state dict
+(``files.save_state_dict`` writes it as ``.npz``), the file a PyTorch user would hand over.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, Callable, Mapping, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
 from jvision.models import densenet, efficientnet, resnet, vgg, vit
 from jvision.models.weights import assign, files
@@ -84,6 +89,8 @@ def _resnet(architecture, state, source, model_kwargs):
   constructor = {"resnet18": resnet.ResNet18, "resnet34": resnet.ResNet34, "resnet50": resnet.ResNet50,
                  "resnet101": resnet.ResNet101}[architecture]
   kwargs = {"num_classes": state["fc.weight"].shape[0]} if "fc.weight" in state else {}
+  if "conv1.weight" in state:  # [width, 3, k, k]: k = 7 for the ImageNet stem, 3 for the CIFAR stem.
+    kwargs.update(width=state["conv1.weight"].shape[0], cifar_stem=state["conv1.weight"].shape[-1] == 3)
   kwargs.update(model_kwargs)
   return constructor(**kwargs), _rename(state, _resnet_module, source)
 
@@ -230,3 +237,45 @@ def import_torchvision(architecture: str, source: Union[str, os.PathLike, StateD
   else:
     template = jax.eval_shape(model.init, jax.random.key(0), dummy)
   return model, assign.assign_variables(template, flat, source_name, head if allow_missing_head else ())
+
+
+def _torch_leaf(path: str, value: np.ndarray) -> tuple[str, str, np.ndarray]:
+  """The inverse of ``_leaf``: jvision path -> (module, torch leaf name, array in torch layout)."""
+  collection, _, rest = path.partition("/")
+  module, _, leaf = rest.rpartition("/")
+  if collection == "batch_stats" and leaf in ("mean", "var"):
+    return module, {"mean": "running_mean", "var": "running_var"}[leaf], value
+  if collection == "params" and leaf == "kernel" and value.ndim in (2, 4):
+    return module, "weight", np.transpose(value, (3, 2, 0, 1)) if value.ndim == 4 else value.T
+  if collection == "params" and leaf in ("scale", "bias"):
+    return module, {"scale": "weight", "bias": "bias"}[leaf], value
+  raise KeyError(f"no torchvision name for {path} of shape {value.shape}")
+
+
+def _resnet_torch_module(module: str) -> str:
+  """The inverse of ``_resnet_module``: ``layer2_0/downsample_conv`` -> ``layer2.0.downsample.0``."""
+  module = module.replace("downsample_conv", "downsample.0").replace("downsample_bn", "downsample.1")
+  return re.sub(r"^layer(\d)_(\d+)/", r"layer\1.\2.", module).replace("/", ".")
+
+
+_EXPORTERS = {f"resnet{d}": _resnet_torch_module for d in (18, 34, 50, 101)}
+
+
+def export_torchvision(architecture: str, variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+  """Returns ``variables`` (``params`` and ``batch_stats``) as a torchvision-named ``name -> array`` dict.
+
+  The inverse of ``import_torchvision``: ``import_torchvision(architecture, export_torchvision(
+  architecture, variables))`` gives back ``variables``. BatchNorm's ``num_batches_tracked`` is not written
+  (torch's loader fills it in for state dicts without it).
+  """
+  if architecture not in _EXPORTERS:
+    raise KeyError(f"no torchvision export for {architecture!r}; known: {', '.join(sorted(_EXPORTERS))}")
+  unknown = set(variables) - {"params", "batch_stats"}
+  if unknown:
+    raise KeyError(f"cannot export collections {sorted(unknown)}; torchvision keeps params and batch stats")
+  state = {}
+  flat = traverse_util.flatten_dict(jax.device_get(dict(variables)), sep="/")
+  for path, value in flat.items():
+    module, leaf, array = _torch_leaf(path, np.asarray(value, np.float32))
+    state[f"{_EXPORTERS[architecture](module)}.{leaf}"] = np.ascontiguousarray(array)
+  return state

@@ -141,8 +141,9 @@ def test_bad_state_dicts_are_refused_by_name(tmp_path):
     torchvision.import_torchvision("vit_b16", state)
   with pytest.raises(KeyError, match="unknown torchvision parameter names: features.99.weight"):
     torchvision.import_torchvision("vgg11", {"features.99.weight": np.zeros((3, 3, 3, 3))})
-  with pytest.raises(ValueError, match=r"shape mismatch for params/conv1/kernel"):
-    torchvision.import_torchvision("resnet18", {**state, "conv1.weight": np.zeros((64, 3, 3, 3), np.float32)})
+  # (A 3x3 conv1 is no longer a mismatch: it is read as the CIFAR stem.)
+  with pytest.raises(ValueError, match=r"shape mismatch for params/layer1_0/conv1/kernel"):
+    torchvision.import_torchvision("resnet18", {**state, "layer1.0.conv1.weight": np.zeros((64, 64, 5, 5))})
   headless = {k: v for k, v in state.items() if not k.startswith("fc.")}
   with pytest.raises(KeyError, match="missing from the checkpoint: params/fc/bias"):
     torchvision.import_torchvision("resnet18", headless)
@@ -295,3 +296,28 @@ def test_efficientnet_names_padding_and_epsilon_follow_torchvision():
        * state["features.0.1.weight"].reshape(shape) + state["features.0.1.bias"].reshape(shape))
   y = y / (1 + np.exp(-y))
   chex.assert_trees_all_close(features["stem"], y.transpose(0, 2, 3, 1), atol=1e-4, rtol=1e-4)
+
+
+def test_resnet_export_is_the_inverse_of_import(tmp_path):
+  # Torchvision's own names and layouts come out: the synthetic resnet18 state dict survives import + export.
+  state = _resnet18_state_dict()
+  _, variables = torchvision.import_torchvision("resnet18", state)
+  exported = torchvision.export_torchvision("resnet18", variables)
+  expected = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+  assert sorted(exported) == sorted(expected)
+  chex.assert_trees_all_equal(exported, expected)
+  # A narrow CIFAR-stem ResNet, trained or not, goes through a file and back; width and stem are read
+  # from conv1's shape.
+  from jvision.models import resnet
+  model = resnet.ResNet18(num_classes=3, width=8, cifar_stem=True)
+  variables = model.init(jax.random.key(0), np.zeros((1, 16, 16, 3), np.float32))
+  variables = jax.tree.map(lambda x: x + np.random.RandomState(x.size).randn(*x.shape).astype(np.float32),
+                           variables)
+  path = str(tmp_path / "narrow.npz")
+  files.save_state_dict(path, torchvision.export_torchvision("resnet18", variables))
+  assert np.load(path)["layer2.0.downsample.1.running_mean"].shape == (16,)
+  imported_model, imported = torchvision.import_torchvision("resnet18", path)
+  assert (imported_model.width, imported_model.cifar_stem, imported_model.num_classes) == (8, True, 3)
+  chex.assert_trees_all_equal(imported, jax.device_get(variables))
+  with pytest.raises(KeyError, match="no torchvision export for 'vgg16'; known: resnet101"):
+    torchvision.export_torchvision("vgg16", variables)
