@@ -69,7 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.max_detections = 100
 
   config.batch_size = 16
-  config.total_steps = 2500
+  config.total_steps = 2000
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 2e-3
@@ -83,7 +83,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.decay_factor = 0.1
 
   config.log_every_steps = 50
-  config.eval_every_steps = 1250
+  config.eval_every_steps = 1000
   config.eval_batch_size = 100
   config.checkpoint_every_steps = 500
   config.keep_checkpoints = 2

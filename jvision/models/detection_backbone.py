@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jvision import models
+from jvision import models, registry
 from jvision.models import inputs
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
@@ -68,8 +68,8 @@ class DetectionBackbone(nn.Module):
     backbone_strides(self.architecture, self.widths)  # Validates the name.
     inputs.check_images(images, "DetectionBackbone")
     if self.architecture in RESNETS:
-      resnet = models.get_model(self.architecture, num_classes=1, dtype=self.dtype, param_dtype=self.param_dtype,
-                                name="resnet")
+      constructor = registry.lookup("model", models.MODELS, self.architecture)
+      resnet = constructor(num_classes=1, dtype=self.dtype, param_dtype=self.param_dtype, name="resnet")
       _, features = resnet(images, train=train, return_features=True)
       return {f"c{i + 1}": features[f"layer{i}"] for i in range(1, 5)}
     conv = functools.partial(ConvBNReLU, dtype=self.dtype, param_dtype=self.param_dtype)
