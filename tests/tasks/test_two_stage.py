@@ -66,7 +66,6 @@ def test_batch_proposals_are_scaled_padded_and_flipped_with_the_image():
     # Whether flipped or not, the boxes and the proposals that were exact stay exact.
     np.testing.assert_allclose(example["proposals"][:2], example["boxes"][:2], atol=1e-5)
     flipped += bool(example["boxes"][0, 0] == 16)  # x1 of object 0: 4 unflipped, 32 - 16 = 16 flipped.
-    # The image is mirrored too: the left edge of the flipped picture is the right edge of the original.
   assert 0 < flipped < 12
   with pytest.raises(ValueError, match="needs a 'proposals'"):
     task.preprocess_eval(_raw_example())
