@@ -60,12 +60,18 @@ def test_batch_proposals_are_scaled_padded_and_flipped_with_the_image():
   example = task.preprocess_eval(_raw_example(proposals=proposals))
   np.testing.assert_allclose(example["proposals"][:2], example["boxes"][:2])
   assert example["proposal_valid"].tolist() == [True, True, False, False]
+  raw = _raw_example(proposals=proposals)
+  raw["image"] = np.broadcast_to(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (64, 64, 3)).copy()
+  unflipped_image = task.preprocess_eval(raw)["image"]
   flipped = 0
   for seed in range(12):
-    example = task.preprocess_train(_raw_example(proposals=proposals), np.random.default_rng(seed))
+    example = task.preprocess_train(raw, np.random.default_rng(seed))
     # Whether flipped or not, the boxes and the proposals that were exact stay exact.
     np.testing.assert_allclose(example["proposals"][:2], example["boxes"][:2], atol=1e-5)
-    flipped += bool(example["boxes"][0, 0] == 16)  # x1 of object 0: 4 unflipped, 32 - 16 = 16 flipped.
+    is_flipped = bool(example["boxes"][0, 0] == 16)  # x1 of object 0: 4 unflipped, 32 - 16 = 16 flipped.
+    np.testing.assert_allclose(example["image"], unflipped_image[:, ::-1] if is_flipped else unflipped_image,
+                               atol=1e-5)
+    flipped += is_flipped
   assert 0 < flipped < 12
   with pytest.raises(ValueError, match="needs a 'proposals'"):
     task.preprocess_eval(_raw_example())
