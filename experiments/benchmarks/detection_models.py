@@ -5,8 +5,9 @@ r"""Results row of a trained detector: its final COCO/VOC numbers, training time
 
 Reads ``summary.json`` of the workdir (written by ``jvision.train`` at the end of training: the last evaluation
 and the training wall time), restores the latest checkpoint, and times the jit-compiled ``predict`` (decoding
-and NMS included) on a batch of preprocessed test images, after one compile-and-warm-up call. Prints one
-Markdown table row: model, data, AP, AP50, VOC mAP, (localization accuracy), training time, images/s.
+and NMS included; through the task's ``predict`` when it has one, e.g. Fast R-CNN with its proposals) on a
+batch of preprocessed test images, after one compile-and-warm-up call. Prints one Markdown table row: model,
+data, AP, AP50, VOC mAP, (localization accuracy), training time, images/s.
 """
 
 from __future__ import annotations
@@ -34,13 +35,18 @@ def measure_inference(config, workdir: str, batch_size: int, iterations: int) ->
   state, _, _ = train.restore_or_init(exp, checkpointer)
   checkpointer.close()
   batch = next(pipeline.eval_batches(exp.eval_source, exp.task.preprocess_eval, local_batch_size=batch_size))
-  images = jax.device_put(batch["image"])
   variables = {"params": state.params, **state.model_state}
-  predict = jax.jit(lambda v, x: exp.model.apply(v, x, method="predict"))
-  jax.block_until_ready(predict(variables, images))
+  task_predict = getattr(exp.task, "predict", None)
+  if task_predict is not None:  # Tasks whose model needs more than images (e.g. Fast R-CNN's proposals).
+    inputs = jax.device_put({k: v for k, v in batch.items() if k in ("image", "proposals", "proposal_valid")})
+    predict = jax.jit(lambda v, b: task_predict(exp.model.apply, v, b))
+  else:
+    inputs = jax.device_put(batch["image"])
+    predict = jax.jit(lambda v, x: exp.model.apply(v, x, method="predict"))
+  jax.block_until_ready(predict(variables, inputs))
   start = time.perf_counter()
   for _ in range(iterations):
-    jax.block_until_ready(predict(variables, images))
+    jax.block_until_ready(predict(variables, inputs))
   return iterations * batch_size / (time.perf_counter() - start)
 
 

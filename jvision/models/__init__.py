@@ -62,6 +62,8 @@ MODELS = {
     "ssd": "jvision.models.ssd:SSD",
     "yolo": "jvision.models.yolo:YOLO",
     "overfeat": "jvision.models.overfeat:OverFeat",
+    "faster_rcnn": "jvision.models.faster_rcnn:FasterRCNN",
+    "fast_rcnn": "jvision.models.fast_rcnn:FastRCNN",
     "unet": "jvision.models.unet:UNet",
     "fcn": "jvision.models.fcn:FCN",
     "fcn32s": "jvision.models.fcn:FCN32s",

@@ -10,4 +10,4 @@ from jvision.ops.boxes import (box_area, box_iou, clip_boxes, convert_boxes, cxc
 from jvision.ops.masks import mask_targets, paste_masks
 from jvision.ops.matching import BACKGROUND, IGNORE, gather_matched, match_anchors
 from jvision.ops.nms import batched_nms, gather_kept, nms
-from jvision.ops.roi import roi_align, roi_pool
+from jvision.ops.roi import fpn_levels, multilevel_roi_align, roi_align, roi_pool

@@ -181,3 +181,44 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
   indices = jnp.clip(box_indices, 0, features.shape[0] - 1)
   return lax.map(pool_one, (indices, rows, cols), batch_size=roi_batch_size)
 
+
+
+def fpn_levels(boxes, min_level: int, max_level: int, canonical_size: float = 224.0, canonical_level: int = 4):
+  """Pyramid level of each RoI (Lin et al., "Feature Pyramid Networks", CVPR 2017, eq. 1):
+  ``floor(canonical_level + log2(sqrt(w * h) / canonical_size))`` clamped to ``[min_level, max_level]``.
+
+  Args:
+    boxes: ``[..., 4]`` xyxy pixels.
+
+  Returns:
+    ``[...]`` int32 levels.
+  """
+  boxes = jnp.asarray(boxes)
+  scale = jnp.sqrt(jnp.maximum((boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1]), 1e-6))
+  level = jnp.floor(canonical_level + jnp.log2(scale / canonical_size) + 1e-6)
+  return jnp.clip(level, min_level, max_level).astype(jnp.int32)
+
+
+def multilevel_roi_align(features, boxes, box_indices, output_size, spatial_scales, levels, **kwargs):
+  """RoIAlign of each RoI on its own pyramid level (``fpn_levels``).
+
+  Every level is sampled for every RoI and the RoI's own level selected: ``L`` times the work of one
+  ``roi_align``, but static shapes.
+
+  Args:
+    features: sequence of ``[B, H_l, W_l, C]`` maps, finest first.
+    boxes, box_indices, output_size: as ``roi_align``.
+    spatial_scales: feature cells per input pixel of each map.
+    levels: ``[K]`` int, index into ``features`` of each RoI.
+    **kwargs: ``sampling_ratio``, ``aligned``, ``max_sampling_ratio``.
+
+  Returns:
+    ``[K, h, w, C]``.
+  """
+  if len(features) != len(spatial_scales):
+    raise ValueError(f"{len(features)} feature maps but {len(spatial_scales)} spatial_scales")
+  pooled = jnp.zeros(())
+  for level, (feature, scale) in enumerate(zip(features, spatial_scales)):
+    aligned = roi_align(feature, boxes, box_indices, output_size, spatial_scale=scale, **kwargs)
+    pooled = jnp.where((levels == level)[:, None, None, None], aligned, pooled)
+  return pooled

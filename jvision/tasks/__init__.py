@@ -27,6 +27,7 @@ TASKS = {
     "multilabel": "jvision.tasks.multilabel:MultiLabelTask",
     "contrastive": "jvision.tasks.contrastive:ContrastiveTask",
     "detection": "jvision.tasks.detection:DetectionTask",
+    "two_stage_detection": "jvision.tasks.two_stage:TwoStageDetectionTask",
     "localization": "jvision.tasks.localization:LocalizationTask",
     "segmentation": "jvision.tasks.segmentation:SegmentationTask",
     "reconstruction": "jvision.tasks.reconstruction:ReconstructionTask",

@@ -174,3 +174,24 @@ def test_roi_align_vmap_over_images_equals_batched_call():
   batched = align(features, boxes, np.repeat(np.arange(3), 4).astype(np.int32))
   vmapped = jax.vmap(lambda f, b: align(f[None], b, jnp.zeros((4,), jnp.int32)))(features, per_image)
   chex.assert_trees_all_close(vmapped.reshape(batched.shape), batched, atol=1e-6)
+
+
+def test_fpn_levels_by_hand():
+  boxes = jnp.array([[0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 448, 448], [0, 0, 10, 10], [0, 0, 2000, 2000],
+                     [0, 0, 223, 223]], jnp.float32)
+  np.testing.assert_array_equal(np.asarray(roi.fpn_levels(boxes, 2, 5)), [4, 3, 5, 2, 5, 3])
+
+
+def test_multilevel_roi_align_picks_each_rois_level():
+  rng = np.random.default_rng(0)
+  fine = jnp.asarray(rng.normal(size=(1, 16, 16, 3)), jnp.float32)
+  coarse = jnp.asarray(rng.normal(size=(1, 8, 8, 3)), jnp.float32)
+  boxes = jnp.array([[0, 0, 20, 20], [8, 8, 60, 60], [4, 4, 12, 30]], jnp.float32)
+  indices = jnp.zeros(3, jnp.int32)
+  levels = jnp.array([0, 1, 0])
+  out = roi.multilevel_roi_align([fine, coarse], boxes, indices, 2, spatial_scales=(0.25, 0.125), levels=levels,
+                                 sampling_ratio=2)
+  expected_fine = roi.roi_align(fine, boxes, indices, 2, spatial_scale=0.25, sampling_ratio=2)
+  expected_coarse = roi.roi_align(coarse, boxes, indices, 2, spatial_scale=0.125, sampling_ratio=2)
+  np.testing.assert_allclose(np.asarray(out), np.asarray(jnp.stack([expected_fine[0], expected_coarse[1],
+                                                                    expected_fine[2]])), rtol=1e-6)
