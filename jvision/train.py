@@ -44,6 +44,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jvision import (checkpointing, config as config_lib, data, finetune, metric_writers, models, optim, registry,
                      sharding, tasks, viz)
 from jvision.data import caption_filter, pipeline
+from jvision.proposals import source as proposals_source
 
 
 class TrainState(train_state.TrainState):
@@ -147,10 +148,23 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
   if config.data.get("train_exclude_phrases"):  # Held-out caption phrases, e.g. ("red star",).
     train_source = caption_filter.exclude_caption_phrases(train_source, config.data.train_exclude_phrases)
   eval_source = data.data_source(config.data.name, config.data.eval_split, data_dir)
+  # Precomputed region proposals (Fast R-CNN), e.g. selective search; method "none" attaches none.
+  if config.data.get("proposals") and config.data.proposals.get("method") != "none":
+    train_source, eval_source = (
+        proposals_source.attach_cached_proposals(source, config.data.name, split, data_dir=data_dir,
+                                                 **_proposal_options(config.data.proposals))
+        for source, split in ((train_source, config.data.train_split), (eval_source, config.data.eval_split)))
   pretrained_variables = None
   if config.get("finetune"):
     tx, pretrained_variables = _finetune(config, task, model, schedule, eval_source, tx)
   return Experiment(config, task, model, tx, schedule, mesh, train_source, eval_source, pretrained_variables)
+
+
+def _proposal_options(proposals: ml_collections.ConfigDict) -> dict:
+  """``config.data.proposals`` -> ``attach_cached_proposals`` keywords (method, top_k, cache options)."""
+  proposals = dict(proposals)
+  method, top_k = proposals.pop("method", "selective_search"), proposals.pop("top_k", None)
+  return dict(method=method, top_k=top_k, options=proposals)
 
 
 def _finetune(config: ml_collections.ConfigDict, task: Any, model: Any, schedule: optax.Schedule,
