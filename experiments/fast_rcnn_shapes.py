@@ -29,9 +29,14 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.data = ml_collections.ConfigDict()
   config.data.name = "shapes/multi"
-  config.data.train_split = "train"
+  # The first 4,000 training records: those cached by `python -m jvision.proposals ... --max_examples 4000`.
+  config.data.train_split = "train[:4000]"
   config.data.eval_split = "test"
   config.data.data_dir = ""  # Empty: $TFDS_DATA_DIR or TFDS's default.
+  # Each example gains its best-ranked cached selective search proposals (jvision.proposals.source).
+  config.data.proposals = ml_collections.ConfigDict()
+  config.data.proposals.method = "selective_search"  # "none" with task.proposals="jittered_gt".
+  config.data.proposals.top_k = 300
 
   config.task = ml_collections.ConfigDict()
   config.task.name = "two_stage_detection"
@@ -44,7 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.task.augment = "flip"
   config.task.jitter = True
   config.task.proposals = "batch"
-  config.task.num_proposals = 256
+  config.task.num_proposals = config.data.proposals.get_ref("top_k")
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "fast_rcnn"
