@@ -14,6 +14,8 @@ import pytest
 from jvision import config as config_lib, models, tasks, train
 from jvision.data import shapes
 from jvision.ops import boxes as box_ops
+from jvision.proposals import cache as proposal_cache
+from jvision.proposals import source as proposal_source
 from jvision.tasks.two_stage import TwoStageDetectionTask
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -149,18 +151,33 @@ TINY_RUNS = {
         "model.rpn_pre_nms_top_n_train=64", "model.rpn_post_nms_top_n_train=32", "model.rpn_pre_nms_top_n_test=32",
         "model.rpn_post_nms_top_n_test=16", "model.roi_samples=16", "model.max_detections=20"],
     "fast_rcnn_shapes.py": [
-        "task.proposals=jittered_gt", "task.num_proposals=32", "model.backbone_widths=(8, 8, 16)",
+        "task.proposals=jittered_gt", "data.proposals.method=none", "task.num_proposals=32",
+        "model.backbone_widths=(8, 8, 16)",
         "model.head_width=16", "model.roi_samples=16", "model.max_detections=20"],
 }
 
 
 @pytest.fixture(scope="module")
-def tiny_shapes(tmp_path_factory):
+def tiny_shapes_builder(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp("tiny_shapes"))
   config = shapes.ShapesConfig(name="multi_two_stage_tiny", image_size=64, max_objects=4, num_train=16, num_test=6)
   builder = shapes.Shapes(config=config, data_dir=data_dir, file_format="array_record")
   builder.download_and_prepare(file_format="array_record")
-  return {split: builder.as_data_source(split=split) for split in ("train", "test")}
+  return builder
+
+
+@pytest.fixture(scope="module")
+def tiny_shapes(tiny_shapes_builder):
+  return {split: tiny_shapes_builder.as_data_source(split=split) for split in ("train", "test")}
+
+
+def tiny_data_source(tiny_shapes):
+  """Stands in for ``jvision.data.data_source``: ``"train[:N]"`` reads the first N records of the tiny split."""
+  def data_source(name, split, data_dir=None):
+    name, count = proposal_source.parse_split(split)
+    source = tiny_shapes[name]
+    return source if count is None else [source[i] for i in range(min(count, len(source)))]
+  return data_source
 
 
 @pytest.mark.parametrize("experiment", sorted(TINY_RUNS))
@@ -168,7 +185,7 @@ def test_experiment_trains_two_steps_and_draws_predictions(experiment, tiny_shap
   config = config_lib.load_config(os.path.join(REPO, "experiments", experiment), TINY_RUNS[experiment] + [
       "task.image_size=64", "total_steps=2", "batch_size=8", "eval_batch_size=8", "log_every_steps=1",
       "eval_every_steps=2", "checkpoint_every_steps=2", "schedule.warmup_steps=1", "async_checkpoints=false"])
-  monkeypatch.setattr(train.data, "data_source", lambda name, split, data_dir=None: tiny_shapes[split])
+  monkeypatch.setattr(train.data, "data_source", tiny_data_source(tiny_shapes))
   summary = train.train_and_evaluate(config, str(tmp_path), progress=False, devices=train.jax.devices()[:1])
   assert summary["step"] == 2
   for name in ("AP", "AP50", "VOC_mAP"):
@@ -180,3 +197,34 @@ def test_experiment_trains_two_steps_and_draws_predictions(experiment, tiny_shap
   if experiment.startswith("faster"):
     expected |= {"train/rpn_objectness_loss", "train/rpn_box_loss"}
   assert expected <= logged
+
+
+def test_fast_rcnn_trains_and_evaluates_on_cached_selective_search_proposals(tiny_shapes_builder, tiny_shapes,
+                                                                             tmp_path, monkeypatch):
+  # The experiment's default: proposals from the selective search caches of train[:12] and test.
+  monkeypatch.setattr(proposal_cache, "_builder", lambda dataset, data_dir, prepare=False: tiny_shapes_builder)
+  for split, max_examples in (("train", 12), ("test", None)):
+    proposal_cache.compute_proposals("shapes/multi", split, max_examples=max_examples, num_workers=0,
+                                     progress=False)
+  overrides = [o for o in TINY_RUNS["fast_rcnn_shapes.py"] if o.split("=")[0] not in (
+      "task.proposals", "data.proposals.method", "task.num_proposals")]
+  config = config_lib.load_config(os.path.join(REPO, "experiments", "fast_rcnn_shapes.py"), overrides + [
+      "data.train_split=train[:12]", "data.proposals.top_k=24", "task.image_size=64", "total_steps=2",
+      "batch_size=4", "eval_batch_size=6", "log_every_steps=1", "eval_every_steps=2", "checkpoint_every_steps=2",
+      "schedule.warmup_steps=1", "async_checkpoints=false"])
+  assert config.task.proposals == "batch" and config.task.num_proposals == 24
+  monkeypatch.setattr(train.data, "data_source", tiny_data_source(tiny_shapes))
+  exp = train.build_experiment(config, devices=train.jax.devices()[:1])
+  assert len(exp.train_source) == 12 and len(exp.eval_source) == 6
+  cached = proposal_cache.load_proposals("shapes/multi", "test")
+  raw = exp.eval_source[0]
+  boxes, valid = cached.lookup(raw["image_id"])
+  np.testing.assert_array_equal(raw["proposals"], boxes[valid][:24])
+  assert exp.task.preprocess_eval(raw)["proposal_valid"].sum() == min(24, valid.sum())
+  summary = train.train_and_evaluate(config, str(tmp_path), progress=False, devices=train.jax.devices()[:1])
+  assert summary["step"] == 2 and 0.0 <= summary["eval/VOC_mAP"] <= 1.0
+  # An uncached split names the command that computes it.
+  with pytest.raises(FileNotFoundError, match="python -m jvision.proposals --dataset shapes/multi --split train "
+                                              ".*--max_examples 16"):
+    train.build_experiment(config_lib.load_config(os.path.join(REPO, "experiments", "fast_rcnn_shapes.py"),
+                                                  ["data.train_split=train[:16]"]))
