@@ -205,3 +205,28 @@ def test_load_vgg19_keeps_the_convolutions_of_a_torchvision_state_dict(tmp_path)
   patch = normalized[0, 4:7, 5:8, :]  # the 3x3 window around (5, 6)
   expected = np.maximum(np.einsum("hwc,ochw->o", patch, state["features.0.weight"]) + state["features.0.bias"], 0)
   np.testing.assert_allclose(np.asarray(features[0, 5, 6]), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_keras_vgg19_file_gives_keras_features_with_caffe_preprocessing(tmp_path):
+  """``load_vgg19`` on a Keras applications VGG19 file: same conv features as Keras on its own
+  ``preprocess_input`` (caffe: BGR minus the ImageNet mean), the independent reference for both."""
+  keras = pytest.importorskip("keras")
+  keras_model = keras.applications.VGG19(weights=None, include_top=False, input_shape=(32, 32, 3))
+  rng = np.random.RandomState(0)
+  for layer in keras_model.layers:  # Non-zero biases, so that a bias mix-up shows.
+    if layer.weights:
+      kernel, bias = layer.get_weights()
+      layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape).astype(np.float32)])
+  path = str(tmp_path / "vgg19_notop.h5")  # Keras's legacy full-model HDF5, as users download it.
+  keras_model.save(path)
+  extractor = st.load_vgg19(path)
+  images = rng.uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+  ours = extractor(jnp.asarray(images))
+  keras_inputs = keras.applications.vgg19.preprocess_input(images * 255.0)
+  for ours_name, keras_name in (("conv1_1", "block1_conv1"), ("conv4_2", "block4_conv2"),
+                                ("conv5_1", "block5_conv1")):
+    probe = keras.Model(keras_model.input, keras_model.get_layer(keras_name).output)
+    expected = np.asarray(probe(keras_inputs))
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(np.asarray(ours[ours_name]), expected, rtol=1e-4, atol=1e-4 * scale,
+                               err_msg=ours_name)

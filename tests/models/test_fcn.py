@@ -6,10 +6,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 from jvision.models.fcn import FCN
 from jvision.ops import upsample
+
+try:
+  import torch
+except ImportError:  # PyTorch is an optional reference implementation: its comparisons skip without it.
+  torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch (optional reference) is not installed")
 
 
 def _torch_upsample(x, kernel, factor):
@@ -18,6 +23,7 @@ def _torch_upsample(x, kernel, factor):
                                               stride=factor, padding=p, output_padding=op)
 
 
+@needs_torch
 def test_fcn8s_at_init_is_bilinear_upsampling_of_the_coarse_scores():
   model = FCN(num_classes=3, backbone="resnet18", variant="8s", head_width=8, dropout_rate=0.0)
   images = jax.random.normal(jax.random.PRNGKey(0), (1, 64, 64, 3))

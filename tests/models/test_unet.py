@@ -5,10 +5,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 from jvision.models.unet import UNet
 from jvision.models.upsampling import ConvTranspose2d, bilinear_upsampler
+
+try:
+  import torch
+except ImportError:  # PyTorch is an optional reference implementation: its comparisons skip without it.
+  torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch (optional reference) is not installed")
 
 
 @pytest.mark.parametrize("num_classes", [1, 3])
@@ -39,6 +44,7 @@ def test_skip_connection_carries_the_input_detail():
   assert float(jnp.abs(grad).sum()) > 0
 
 
+@needs_torch
 def test_conv_transpose_module_matches_pytorch_and_bilinear_init():
   x = np.random.default_rng(0).normal(size=(1, 3, 3, 2)).astype(np.float32)
   module = ConvTranspose2d(4, kernel_size=3, strides=2, padding=1, output_padding=1)

@@ -5,11 +5,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 from jvision.ops import upsample
 
+try:
+  import torch
+except ImportError:  # PyTorch is an optional reference implementation: its comparisons skip without it.
+  torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch (optional reference) is not installed")
 
+
+@needs_torch
 def test_two_by_two_to_three_by_three_by_hand():
   # x = [[1, 2], [3, 4]], kernel [[1, 0], [2, -1]], stride 1, no padding: out = (2 - 1) + 2 = 3.
   # By hand: dilate (stride 1: nothing), pad by k - 1 = 1 on each side, convolve with the flipped kernel
@@ -30,6 +36,7 @@ def test_two_by_two_to_three_by_three_by_hand():
 
 @pytest.mark.parametrize("strides,padding,output_padding,dilation", [
     ((2, 2), (0, 0), (0, 0), 1), ((2, 3), (1, 0), (1, 2), 1), ((3, 1), (2, 1), (1, 0), 1), (2, 1, 0, 2)])
+@needs_torch
 def test_matches_pytorch(strides, padding, output_padding, dilation):
   rng = np.random.default_rng(0)
   x = rng.normal(size=(2, 5, 4, 3)).astype(np.float32)
