@@ -38,7 +38,6 @@ DEFAULTS = {
     "param_sharding": "replicated",  # Or "fsdp": parameters and optimizer state split over "data".
     "fsdp_min_size": 2 ** 14,  # Arrays with fewer elements stay replicated under FSDP.
 }
-PARAM_SHARDINGS = ("replicated", "fsdp")
 
 
 class ConfigError(ValueError):
@@ -131,8 +130,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("batch_size", "total_steps"):
     if get_path(config, key) <= 0:
       raise ConfigError(f"config key {key!r} must be positive, got {get_path(config, key)}")
-  if config.get("param_sharding", "replicated") not in PARAM_SHARDINGS:
-    raise ConfigError(f"config key 'param_sharding' must be one of {', '.join(PARAM_SHARDINGS)}, got "
+  from jvision import sharding  # pylint: disable=import-outside-toplevel
+  if config.get("param_sharding", DEFAULTS["param_sharding"]) not in sharding.STRATEGIES:
+    raise ConfigError(f"config key 'param_sharding' must be one of {', '.join(sharding.STRATEGIES)}, got "
                       f"{config.param_sharding!r}")
   if config.get("model_axis_size", 1) < 1:
     raise ConfigError(f"config key 'model_axis_size' must be >= 1, got {config.model_axis_size}")

@@ -83,10 +83,6 @@ class Experiment:
   def batch_sharding(self) -> NamedSharding:
     return NamedSharding(self.mesh, P("data"))
 
-  @property
-  def data_parallelism(self) -> int:
-    return self.mesh.shape["data"]
-
   @functools.cached_property
   def state_sharding(self) -> Any:
     """The ``NamedSharding`` of every array of the train state (``jvision.sharding.state_shardings``)."""
@@ -94,8 +90,8 @@ class Experiment:
     annotations = sharding.annotated_specs(jax.eval_shape(lambda r: init_variables(self, r), rng)["params"])
     return sharding.state_shardings(
         jax.eval_shape(lambda r: create_train_state(self, r), rng), self.mesh,
-        strategy=self.config.get("param_sharding", "replicated"), annotations=annotations,
-        fsdp_min_size=self.config.get("fsdp_min_size", 2 ** 14))
+        strategy=self.config.get("param_sharding", config_lib.DEFAULTS["param_sharding"]), annotations=annotations,
+        fsdp_min_size=self.config.get("fsdp_min_size", config_lib.DEFAULTS["fsdp_min_size"]))
 
 
 def create_mesh(devices: Optional[list] = None, model_axis_size: int = 1) -> Mesh:
@@ -123,7 +119,7 @@ def wait_for_all_processes(name: str, timeout_s: float) -> None:
 
 def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] = None) -> Experiment:
   """Builds the task, model, optimizer, mesh and data sources named by ``config``."""
-  mesh = create_mesh(devices, config.get("model_axis_size", 1))
+  mesh = create_mesh(devices, config.get("model_axis_size", config_lib.DEFAULTS["model_axis_size"]))
   accum_steps = config.get("grad_accum_steps", 1)
   if accum_steps < 1 or config.batch_size % (mesh.shape["data"] * accum_steps):
     raise config_lib.ConfigError(
@@ -174,8 +170,7 @@ def _finetune(config: ml_collections.ConfigDict, task: Any, model: Any, schedule
   ``weights``: a torchvision-named state dict of ``config.model.name`` ("" trains from a random init);
   ``backbone_lr_multiplier``: the backbone's learning rate relative to the head's (0 freezes it).
   """
-  example = task.preprocess_eval(eval_source[0])
-  sample = jnp.zeros((1, *np.shape(example["image"])), jnp.float32)
+  sample = sample_input(task, eval_source)
   template = jax.eval_shape(lambda: model.init(jax.random.key(0), sample, train=False))
   multiplier = float(config.finetune.get("backbone_lr_multiplier", 1.0))
   if multiplier != 1.0:
@@ -189,10 +184,15 @@ def _finetune(config: ml_collections.ConfigDict, task: Any, model: Any, schedule
   return tx, jax.device_get(variables)
 
 
+def sample_input(task: Any, source: Any) -> jnp.ndarray:
+  """A zero batch of one image shaped like the task's preprocessed examples of ``source`` (for ``init``)."""
+  example = task.preprocess_eval(source[0])
+  return jnp.zeros((1, *np.shape(example["image"])), jnp.float32)
+
+
 def init_variables(exp: Experiment, rng: jax.Array) -> dict:
   """The model's variables as ``init`` returns them (partitioning annotations still boxed)."""
-  example = exp.task.preprocess_eval(exp.eval_source[0])
-  image = jnp.zeros((1, *np.shape(example["image"])), jnp.float32)
+  image = sample_input(exp.task, exp.eval_source)
   init_rng = jax.random.split(rng)[0]
   return exp.model.init({"params": init_rng, "dropout": init_rng}, image, train=False)
 
