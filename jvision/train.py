@@ -319,13 +319,24 @@ def save_config(config: ml_collections.ConfigDict, workdir: str, config_path: Op
     shutil.copyfile(config_path, os.path.join(workdir, "config.py"))
 
 
+def compile_for_one_call(jitted, *args):
+  """``jitted`` compiled for ``args`` without LLVM's optimisation of the CPU code, for a program run once.
+
+  The parameter initialisers' unrolled threefry rounds take most of a CPU model's start-up to optimise (a
+  ResNet-18 ``init``: ~5x longer than at level 0) for a program that runs a single time. Values can differ
+  from the optimised build in the last bit, never more. Other backends compile as usual.
+  """
+  options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+  return jitted.lower(*args).compile(compiler_options=options)
+
+
 def restore_or_init(exp: Experiment, checkpointer: checkpointing.Checkpointer):
   """The latest checkpoint's ``(state, data_state, step)``, or a fresh state."""
   init = jax.jit(lambda rng, v: create_train_state(exp, rng, v), out_shardings=exp.state_sharding)
   rng = jax.random.PRNGKey(exp.config.seed)
   latest = checkpointer.latest_step()
   if latest is None:
-    return init(rng, exp.pretrained_variables), None, 0
+    return compile_for_one_call(init, rng, exp.pretrained_variables)(rng, exp.pretrained_variables), None, 0
   abstract = jax.eval_shape(init, rng, exp.pretrained_variables)
   abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract,
                           exp.state_sharding)
