@@ -13,6 +13,8 @@ from typing import Any, Callable, Sequence
 import jax.numpy as jnp
 from flax import linen as nn
 
+from jvision.models import layers
+
 ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
     "relu": nn.relu,
     "leaky_relu": nn.leaky_relu,
@@ -75,8 +77,8 @@ class CNN(nn.Module):
     x = images.astype(self.dtype)
     for block, width in enumerate(self.features):
       for i in range(self.convs_per_block):
-        x = nn.Conv(width, (self.kernel_size, self.kernel_size), use_bias=not self.batch_norm,
-                    dtype=self.dtype, param_dtype=self.param_dtype, name=f"conv{block}_{i}")(x)
+        x = layers.Conv(width, (self.kernel_size, self.kernel_size), use_bias=not self.batch_norm,
+                        dtype=self.dtype, param_dtype=self.param_dtype, name=f"conv{block}_{i}")(x)
         if self.batch_norm:
           x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                            param_dtype=self.param_dtype, name=f"bn{block}_{i}")(x)

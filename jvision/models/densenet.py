@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jvision.models import inputs
+from jvision.models import inputs, layers
 
 Dtype = Any
 
@@ -34,7 +34,7 @@ class DenseLayer(nn.Module):
   def __call__(self, x, train: bool):
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = functools.partial(layers.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
     y = conv(self.bn_size * self.growth_rate, (1, 1), name="conv1")(nn.relu(norm(name="norm1")(x)))
     y = conv(self.growth_rate, (3, 3), padding=((1, 1), (1, 1)), name="conv2")(nn.relu(norm(name="norm2")(y)))
     return jnp.concatenate([x, y], axis=-1)
@@ -50,8 +50,8 @@ class Transition(nn.Module):
   def __call__(self, x, train: bool):
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=self.bn_epsilon, dtype=self.dtype,
                      param_dtype=self.param_dtype, name="norm")(x)
-    x = nn.Conv(x.shape[-1] // 2, (1, 1), use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype,
-                name="conv")(nn.relu(x))
+    x = layers.Conv(x.shape[-1] // 2, (1, 1), use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype,
+                    name="conv")(nn.relu(x))
     return nn.avg_pool(x, (2, 2), (2, 2))
 
 
@@ -74,8 +74,8 @@ class DenseNet(nn.Module):
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     features = {}
-    x = nn.Conv(self.num_init_features, (7, 7), (2, 2), padding=((3, 3), (3, 3)), use_bias=False,
-                dtype=self.dtype, param_dtype=self.param_dtype, name="conv0")(jnp.asarray(images, self.dtype))
+    x = layers.Conv(self.num_init_features, (7, 7), (2, 2), padding=((3, 3), (3, 3)), use_bias=False,
+                    dtype=self.dtype, param_dtype=self.param_dtype, name="conv0")(jnp.asarray(images, self.dtype))
     x = nn.relu(norm(name="norm0")(x))
     features["stem"] = x
     x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))

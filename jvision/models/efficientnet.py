@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jvision.models import inputs
+from jvision.models import inputs, layers
 
 Dtype = Any
 
@@ -53,7 +53,7 @@ class MBConv(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    conv = functools.partial(nn.Conv, padding="SAME", use_bias=False, dtype=self.dtype,
+    conv = functools.partial(layers.Conv, padding="SAME", use_bias=False, dtype=self.dtype,
                              param_dtype=self.param_dtype)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
@@ -67,10 +67,10 @@ class MBConv(nn.Module):
              padding="SAME" if self.same_padding else [((k - 1) // 2, (k - 1) // 2)] * 2, name="dwconv")(y)
     y = nn.swish(norm(name="bn")(y))
     squeezed = jnp.mean(y, axis=(1, 2), keepdims=True)
-    squeezed = nn.swish(nn.Conv(max(1, int(filters_in * self.se_ratio)), (1, 1), dtype=self.dtype,
-                                param_dtype=self.param_dtype, name="se_reduce")(squeezed))
-    y = y * nn.sigmoid(nn.Conv(filters, (1, 1), dtype=self.dtype, param_dtype=self.param_dtype,
-                               name="se_expand")(squeezed))
+    squeezed = nn.swish(layers.Conv(max(1, int(filters_in * self.se_ratio)), (1, 1), dtype=self.dtype,
+                                    param_dtype=self.param_dtype, name="se_reduce")(squeezed))
+    y = y * nn.sigmoid(layers.Conv(filters, (1, 1), dtype=self.dtype, param_dtype=self.param_dtype,
+                                   name="se_expand")(squeezed))
     y = norm(name="project_bn")(conv(self.filters_out, (1, 1), name="project_conv")(y))
     if self.strides == 1 and filters_in == self.filters_out:
       # Stochastic depth: the whole residual branch of an example is dropped.
@@ -105,9 +105,9 @@ class EfficientNet(nn.Module):
       x = x * jnp.asarray(self.input_scale, jnp.float32)
     if self.input_offset is not None:
       x = x + jnp.asarray(self.input_offset, jnp.float32)
-    x = nn.Conv(round_filters(32, self.width), (3, 3), (2, 2),
-                padding="SAME" if self.same_padding else ((1, 1), (1, 1)), use_bias=False,
-                dtype=self.dtype, param_dtype=self.param_dtype, name="stem_conv")(jnp.asarray(x, self.dtype))
+    x = layers.Conv(round_filters(32, self.width), (3, 3), (2, 2),
+                    padding="SAME" if self.same_padding else ((1, 1), (1, 1)), use_bias=False,
+                    dtype=self.dtype, param_dtype=self.param_dtype, name="stem_conv")(jnp.asarray(x, self.dtype))
     x = nn.swish(norm(name="stem_bn")(x))
     features = {"stem": x}
     repeats = [int(math.ceil(self.depth * stage[1])) for stage in STAGES]
@@ -120,8 +120,8 @@ class EfficientNet(nn.Module):
                    name=f"block{i}{chr(ord('a') + j)}")(x, train)
         block += 1
       features[f"stage{i}"] = x
-    x = nn.Conv(round_filters(1280, self.width), (1, 1), use_bias=False, dtype=self.dtype,
-                param_dtype=self.param_dtype, name="top_conv")(x)
+    x = layers.Conv(round_filters(1280, self.width), (1, 1), use_bias=False, dtype=self.dtype,
+                    param_dtype=self.param_dtype, name="top_conv")(x)
     x = nn.swish(norm(name="top_bn")(x))
     features["top"] = x
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(jnp.mean(x, axis=(1, 2)))

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jvision.models import inputs
+from jvision.models import inputs, layers
 
 Dtype = Any
 
@@ -34,7 +34,7 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = functools.partial(layers.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     s = self.strides
@@ -60,7 +60,7 @@ class Bottleneck(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = functools.partial(layers.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     s = self.strides
@@ -107,11 +107,11 @@ class ResNet(nn.Module):
     features = {}
     x = jnp.asarray(images, self.dtype)
     if self.cifar_stem:
-      x = nn.Conv(self.width, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=self.dtype,
-                  param_dtype=self.param_dtype, name="conv1")(x)
+      x = layers.Conv(self.width, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=self.dtype,
+                      param_dtype=self.param_dtype, name="conv1")(x)
     else:
-      x = nn.Conv(self.width, (7, 7), (2, 2), padding=((3, 3), (3, 3)), use_bias=False, dtype=self.dtype,
-                  param_dtype=self.param_dtype, name="conv1")(x)
+      x = layers.Conv(self.width, (7, 7), (2, 2), padding=((3, 3), (3, 3)), use_bias=False, dtype=self.dtype,
+                      param_dtype=self.param_dtype, name="conv1")(x)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=self.bn_epsilon,
                      dtype=self.dtype, param_dtype=self.param_dtype, name="bn1")(x)
     x = nn.relu(x)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from jvision.models import inputs
+from jvision.models import inputs, layers
 
 Dtype = Any
 
@@ -65,8 +65,8 @@ class VGG(nn.Module):
     x = jnp.asarray(images, self.dtype)
     for b, (num_convs, width) in enumerate(zip(BLOCKS[self.depth], WIDTHS), start=1):
       for i in range(1, num_convs + 1):
-        x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype, param_dtype=self.param_dtype,
-                    name=f"conv{b}_{i}")(x)
+        x = layers.Conv(width, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype, param_dtype=self.param_dtype,
+                        name=f"conv{b}_{i}")(x)
         if self.batch_norm:
           x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
                            param_dtype=self.param_dtype, name=f"bn{b}_{i}")(x)
