@@ -267,6 +267,14 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any, acc
   return new_state, metrics
 
 
+def train_batches(exp: Experiment):
+  """The resumable iterator of this process's share of each training batch (``get_state``/``set_state``)."""
+  local_batch_size = exp.config.batch_size // jax.process_count()
+  return iter(pipeline.train_dataset(
+      exp.train_source, exp.task.preprocess_train, local_batch_size=local_batch_size, seed=exp.config.seed,
+      process_index=jax.process_index(), process_count=jax.process_count()))
+
+
 def make_jit_train_step(exp: Experiment) -> Callable:
   """The trainer's compiled step: ``train_step`` jitted over the mesh, the state donated."""
   accum_steps = exp.config.get("grad_accum_steps", 1)
@@ -366,10 +374,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   state, data_state, start_step = restore_or_init(exp, checkpointer)
   writer = metric_writers.MetricWriter(workdir, enabled=is_main)
 
-  local_batch_size = config.batch_size // jax.process_count()
-  train_iter = iter(pipeline.train_dataset(
-      exp.train_source, exp.task.preprocess_train, local_batch_size=local_batch_size, seed=config.seed,
-      process_index=jax.process_index(), process_count=jax.process_count()))
+  train_iter = train_batches(exp)
   if data_state is not None:
     train_iter.set_state(data_state)
 
