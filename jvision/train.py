@@ -125,16 +125,7 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
     raise config_lib.ConfigError(
         f"config key 'batch_size' ({config.batch_size}) must be divisible by the number of data-parallel "
         f"devices ({mesh.shape['data']}) times 'grad_accum_steps' ({accum_steps})")
-  task_kwargs = {k: v for k, v in config.task.items() if k != "name"}
-  # A task whose constructor takes ``mesh`` (e.g. a loss sharded over the data axis) receives the mesh.
-  if "mesh" in inspect.signature(registry.lookup("task", tasks.TASKS, config.task.name)).parameters:
-    task_kwargs["mesh"] = mesh
-  task = tasks.get_task(config.task.name, **task_kwargs)
-  model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
-  model = models.get_model(config.model.name, dtype=jnp.dtype(config.get("dtype", "float32")),
-                           **model_kwargs)
-  schedule = optim.make_schedule(config.schedule, config.optimizer.learning_rate, config.total_steps)
-  tx = optim.make_optimizer(config.optimizer, schedule)
+  task, model, schedule, tx = build_task_model_optimizer(config, mesh)
   data_dir = config.data.get("data_dir") or None
   if jax.process_count() > 1:  # One process builds embedded datasets while the others wait.
     if jax.process_index() == 0:
@@ -154,6 +145,22 @@ def build_experiment(config: ml_collections.ConfigDict, devices: Optional[list] 
   if config.get("finetune"):
     tx, pretrained_variables = _finetune(config, task, model, schedule, eval_source, tx)
   return Experiment(config, task, model, tx, schedule, mesh, train_source, eval_source, pretrained_variables)
+
+
+def build_task_model_optimizer(config: ml_collections.ConfigDict, mesh: Mesh):
+  """``(task, model, schedule, tx)`` named by ``config.task``, ``config.model`` (computing in ``config.dtype``),
+  ``config.schedule`` and ``config.optimizer``: everything of an experiment but its data."""
+  task_kwargs = {k: v for k, v in config.task.items() if k != "name"}
+  # A task whose constructor takes ``mesh`` (e.g. a loss sharded over the data axis) receives the mesh.
+  if "mesh" in inspect.signature(registry.lookup("task", tasks.TASKS, config.task.name)).parameters:
+    task_kwargs["mesh"] = mesh
+  task = tasks.get_task(config.task.name, **task_kwargs)
+  model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
+  model = models.get_model(config.model.name, dtype=jnp.dtype(config.get("dtype", "float32")),
+                           **model_kwargs)
+  schedule = optim.make_schedule(config.schedule, config.optimizer.learning_rate, config.total_steps)
+  tx = optim.make_optimizer(config.optimizer, schedule)
+  return task, model, schedule, tx
 
 
 def _proposal_options(proposals: ml_collections.ConfigDict) -> dict:
@@ -260,6 +267,22 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any, acc
   return new_state, metrics
 
 
+def train_batches(exp: Experiment):
+  """The resumable iterator of this process's share of each training batch (``get_state``/``set_state``)."""
+  local_batch_size = exp.config.batch_size // jax.process_count()
+  return iter(pipeline.train_dataset(
+      exp.train_source, exp.task.preprocess_train, local_batch_size=local_batch_size, seed=exp.config.seed,
+      process_index=jax.process_index(), process_count=jax.process_count()))
+
+
+def make_jit_train_step(exp: Experiment) -> Callable:
+  """The trainer's compiled step: ``train_step`` jitted over the mesh, the state donated."""
+  accum_steps = exp.config.get("grad_accum_steps", 1)
+  return jax.jit(lambda s, b: train_step(s, b, task=exp.task, accum_steps=accum_steps),
+                 in_shardings=(exp.state_sharding, exp.batch_sharding),
+                 out_shardings=(exp.state_sharding, exp.replicated), donate_argnums=(0,))
+
+
 def eval_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> Any:
   """The task's evaluation outputs for ``batch`` (e.g. metric sums, or predictions for an mAP evaluator)."""
   return task.eval_outputs(state.apply_fn, {"params": state.params, **state.model_state}, batch)
@@ -362,17 +385,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   state, data_state, start_step = restore_or_init(exp, checkpointer)
   writer = metric_writers.MetricWriter(workdir, enabled=is_main)
 
-  local_batch_size = config.batch_size // jax.process_count()
-  train_iter = iter(pipeline.train_dataset(
-      exp.train_source, exp.task.preprocess_train, local_batch_size=local_batch_size, seed=config.seed,
-      process_index=jax.process_index(), process_count=jax.process_count()))
+  train_iter = train_batches(exp)
   if data_state is not None:
     train_iter.set_state(data_state)
 
-  accum_steps = config.get("grad_accum_steps", 1)
-  jit_train_step = jax.jit(lambda s, b: train_step(s, b, task=exp.task, accum_steps=accum_steps),
-                           in_shardings=(exp.state_sharding, exp.batch_sharding),
-                           out_shardings=(exp.state_sharding, exp.replicated), donate_argnums=(0,))
+  jit_train_step = make_jit_train_step(exp)
   jit_eval_step = jax.jit(lambda s, b: eval_step(s, b, task=exp.task),
                           in_shardings=(exp.state_sharding, exp.batch_sharding), out_shardings=exp.replicated)
 
