@@ -10,11 +10,14 @@ new ``batch_stats``) if its statistics must not move either.
 The trainer does the whole recipe from a config section (``experiments/finetune_digits.py``):
 ``finetune.weights`` names a torchvision-named state dict (``import_pretrained`` imports it and replaces the
 head) and ``finetune.backbone_lr_multiplier`` scales the backbone's learning rate (``scaled_backbone_optimizer``;
-0 freezes it, 1 is plain training).
+0 freezes it, 1 is plain training). ``finetune.checkpoint`` instead starts from another jvision run's latest
+checkpoint (``import_checkpoint``), e.g. Mask R-CNN from a trained Faster R-CNN, its new modules named in
+``finetune.new_modules`` keeping their fresh initialization.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Callable, Optional, Sequence
 
@@ -24,6 +27,7 @@ import optax
 from flax import linen as nn
 from flax import traverse_util
 
+from jvision import checkpointing
 from jvision.models.weights import assign, torchvision
 
 
@@ -121,3 +125,22 @@ def import_pretrained(architecture: str, path: str, model: nn.Module, template: 
   _, variables = replace_head(imported_model, variables, model.num_classes, rng, sample_images,
                               head=head_name(model))
   return assign.assign_variables(template, traverse_util.flatten_dict(dict(variables), sep="/"), path)
+
+
+def import_checkpoint(workdir: str, variables: Any, new_modules: Sequence[str] = ()) -> dict:
+  """``variables`` filled from the latest checkpoint of the ``jvision.train`` run in ``workdir``.
+
+  Every leaf of ``variables`` (``params`` and the other collections, e.g. ``batch_stats``) takes the value of
+  the same path in the checkpoint; leaves under a top-level module in ``new_modules`` (e.g. ``"mask_branch"``
+  for Mask R-CNN started from a Faster R-CNN run) keep their values from ``variables``, which must then be
+  initialized arrays. A leaf missing or shaped differently, or a checkpoint variable the model lacks, raises
+  with its name. The optimizer state and the step are not imported.
+  """
+  directory = os.path.join(workdir, "checkpoints")
+  steps = sorted(int(n) for n in os.listdir(directory) if n.isdigit()) if os.path.isdir(directory) else []
+  if not steps:
+    raise FileNotFoundError(f"no checkpoint in {directory!r} to fine-tune from")
+  state = checkpointing.load_state(directory, steps[-1])
+  flat = traverse_util.flatten_dict({"params": state["params"], **(state.get("model_state") or {})}, sep="/")
+  new = [f"{collection}/{module}/" for collection in variables for module in new_modules]
+  return assign.assign_variables(variables, flat, f"{workdir} step {steps[-1]}", allow_missing=new)

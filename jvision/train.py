@@ -175,6 +175,8 @@ def _finetune(config: ml_collections.ConfigDict, task: Any, model: Any, schedule
   """``config.finetune``: the optimizer with a scaled (or frozen) backbone, and the imported variables.
 
   ``weights``: a torchvision-named state dict of ``config.model.name`` ("" trains from a random init);
+  ``checkpoint``: instead, a ``jvision.train`` workdir whose latest checkpoint gives every variable but those
+  of the top-level modules in ``new_modules`` (``finetune.import_checkpoint``);
   ``backbone_lr_multiplier``: the backbone's learning rate relative to the head's (0 freezes it).
   """
   sample = sample_input(task, eval_source)
@@ -183,10 +185,17 @@ def _finetune(config: ml_collections.ConfigDict, task: Any, model: Any, schedule
   if multiplier != 1.0:
     tx = finetune.scaled_backbone_optimizer(lambda s: optim.make_optimizer(config.optimizer, s), schedule,
                                             multiplier, template["params"], head=[finetune.head_name(model)])
-  weights = config.finetune.get("weights", "")
+  weights, checkpoint = config.finetune.get("weights", ""), config.finetune.get("checkpoint", "")
+  if weights and checkpoint:
+    raise config_lib.ConfigError("give finetune.weights or finetune.checkpoint, not both")
+  head_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+  if checkpoint:
+    fresh = nn.meta.unbox(jax.jit(lambda rng: model.init({"params": rng, "dropout": rng}, sample,
+                                                         train=False))(head_rng))
+    variables = finetune.import_checkpoint(checkpoint, fresh, tuple(config.finetune.get("new_modules", ())))
+    return tx, jax.device_get(variables)
   if not weights:
     return tx, None
-  head_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
   variables = finetune.import_pretrained(config.model.name, weights, model, template, head_rng, sample)
   return tx, jax.device_get(variables)
 

@@ -79,3 +79,25 @@ def test_scaled_backbone_optimizer_follows_the_schedule(pretrained):
   assert not any(jnp.any(u != 0) for u in jax.tree.leaves({k: v for k, v in updates.items() if k != "fc"}))
   with pytest.raises(ValueError, match="backbone_lr_multiplier must be >= 0, got -1"):
     finetune.scaled_backbone_optimizer(optax.sgd, schedule, -1, params, head=["fc"])
+
+
+def test_import_checkpoint_takes_the_run_and_keeps_new_modules(tmp_path):
+  from jvision import checkpointing
+  saved = {"params": {"body": {"w": np.full((2, 3), 7.0, np.float32)}},
+           "model_state": {"batch_stats": {"body": {"mean": np.arange(3, dtype=np.float32)}}}, "step": 5}
+  checkpointer = checkpointing.Checkpointer(str(tmp_path / "checkpoints"), every_steps=1, keep=1, use_async=False)
+  checkpointer.save(5, saved, {})
+  checkpointer.close()
+  fresh = {"params": {"body": {"w": jnp.zeros((2, 3))}, "mask_branch": {"w": jnp.ones((4,))}},
+           "batch_stats": {"body": {"mean": jnp.zeros(3)}}}
+  variables = finetune.import_checkpoint(str(tmp_path), fresh, new_modules=("mask_branch",))
+  np.testing.assert_array_equal(variables["params"]["body"]["w"], np.full((2, 3), 7.0))
+  np.testing.assert_array_equal(variables["batch_stats"]["body"]["mean"], [0, 1, 2])
+  np.testing.assert_array_equal(variables["params"]["mask_branch"]["w"], np.ones(4))
+  with pytest.raises(KeyError, match="params/mask_branch/w"):  # Not declared new: the checkpoint must have it.
+    finetune.import_checkpoint(str(tmp_path), fresh)
+  with pytest.raises(ValueError, match="shape mismatch for params/body/w"):
+    finetune.import_checkpoint(str(tmp_path), {**fresh, "params": {**fresh["params"], "body": {"w": jnp.zeros(2)}}},
+                               new_modules=("mask_branch",))
+  with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    finetune.import_checkpoint(str(tmp_path / "elsewhere"), fresh)

@@ -9,6 +9,11 @@ Per image, with static shapes:
 * ``box_head_loss``: softmax cross-entropy over ``K + 1`` classes of the sampled RoIs and smooth-L1 of the
   true class's deltas of the foreground RoIs, both summed (the caller divides by the number of sampled RoIs).
 
+* ``mask_branch_loss``: Mask R-CNN's mask loss (He et al. 2017, section 3) of a batch: each foreground RoI's
+  target is its ground-truth mask cropped to the RoI (``jvision.ops.masks.mask_targets``), scored by
+  ``jvision.losses.instance_segmentation.mask_rcnn_loss`` (per-pixel binary cross-entropy of the own class's
+  logits, averaged over the pixels of all foreground RoIs of the batch).
+
 ``smooth_l1`` uses ``beta = 1/9`` by default (torchvision's Faster R-CNN; the papers use 1).
 """
 
@@ -19,7 +24,9 @@ import jax.numpy as jnp
 import optax
 
 from jvision.losses.detection import smooth_l1
+from jvision.losses.instance_segmentation import mask_rcnn_loss
 from jvision.ops import sampling
+from jvision.ops.masks import mask_targets
 
 BOX_BETA = 1.0 / 9.0
 
@@ -96,3 +103,22 @@ def fast_rcnn_losses(outputs):
                                                           outputs["roi_valid"])
   sampled = jnp.maximum(sampled.sum(), 1.0)
   return {"classification_loss": classification.sum() / sampled, "box_loss": box.sum() / sampled}
+
+
+def mask_branch_loss(outputs, gt_masks):
+  """``mask_loss`` of a batch of ``FasterRCNN(mask_head=True)`` training outputs.
+
+  Args:
+    outputs: with ``mask_logits [B, F, M, M, K]``, ``mask_rois [B, F, 4]`` (pixels of the masks),
+      ``mask_classes [B, F]`` (0-based), ``mask_matched_gt [B, F]`` and ``mask_valid [B, F]``.
+    gt_masks: ``[B, G, H, W]`` instance masks, in the order of the ground truth given to the model.
+
+  Returns:
+    scalar float32, the mean over the pixels of all valid mask RoIs (0 when there are none).
+  """
+  logits = outputs["mask_logits"]
+  size = logits.shape[2]
+  targets = jax.vmap(lambda masks, rois, matched: mask_targets(masks, rois, matched, size=size))(
+      gt_masks, jax.lax.stop_gradient(outputs["mask_rois"]), outputs["mask_matched_gt"])
+  flat = lambda x: x.reshape(-1, *x.shape[2:])
+  return mask_rcnn_loss(flat(logits), flat(targets), flat(outputs["mask_classes"]), flat(outputs["mask_valid"]))

@@ -23,14 +23,23 @@ background, class + 1), ``roi_matched_gt [B, R]`` (-1 unless foreground) and ``r
 (what a mask branch needs to build its targets). Sampling draws from the ``"sampling"`` rng collection. Without
 ground truth the RoIs are the proposals. The four losses live in ``jvision.losses.rcnn``.
 ``FasterRCNN.predict(images)`` returns ``boxes [B, D, 4]`` (pixels), ``scores``, ``classes``, ``valid``.
-All shapes are static. ``mask_head=True`` is reserved for a Mask R-CNN branch (not implemented).
+
+``mask_head=True`` makes it Mask R-CNN (He et al., ICCV 2017, section 3): ``jvision.models.mask_head.MaskHead``
+on RoIAlign ``mask_roi_size`` (14 x 14) features predicts a ``2 * mask_roi_size`` (28 x 28) mask logit per
+class. In training it sees the first ``mask_rois_per_image`` sampled RoIs, which hold the foreground ones
+(``sample_rois`` puts them first; by default as many slots as foreground RoIs can be drawn), and the outputs
+gain ``mask_rois [B, F, 4]``, ``mask_classes [B, F]`` (0-based), ``mask_matched_gt [B, F]``, ``mask_valid
+[B, F]`` (foreground) and ``mask_logits [B, F, M, M, K]`` for ``jvision.losses.rcnn.mask_branch_loss``; without
+ground truth ``mask_logits [B, R, M, M, K]`` are those of the RoIs. ``predict`` runs the branch on the final
+detections and adds ``masks [B, D, M, M]``, the sigmoid of each detection's own-class logits (0 for padding),
+to be pasted into the image by ``jvision.ops.masks.paste_masks``. All shapes are static.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +47,7 @@ from flax import linen as nn
 
 from jvision.models.detection_backbone import DetectionBackbone, backbone_strides
 from jvision.models.fpn import FPN
+from jvision.models.mask_head import MaskHead
 from jvision.models.roi_heads import BoxHead, detect_from_rois
 from jvision.models.rpn import RPNHead, rpn_anchors
 from jvision.ops import roi as roi_ops
@@ -63,7 +73,11 @@ class FasterRCNN(nn.Module):
     fpn_canonical_size, fpn_canonical_level: RoI-to-level assignment (FPN eq. 1).
     head_width: fc6/fc7 width.
     score_threshold, nms_threshold, max_detections: test-time decoding.
-    mask_head: reserved for a Mask R-CNN mask branch.
+    mask_head: add the Mask R-CNN mask branch (see the module docstring).
+    mask_roi_size: RoIAlign side of the mask branch (its masks are twice that).
+    mask_head_width: channels of the mask branch's convolutions.
+    mask_rois_per_image: sampled RoIs per image the mask branch trains on (``F``); None:
+      ``int(roi_samples * roi_positive_fraction)``, every foreground RoI.
   """
   num_classes: int
   image_size: int = 128
@@ -95,12 +109,13 @@ class FasterRCNN(nn.Module):
   nms_threshold: float = 0.5
   max_detections: int = 100
   mask_head: bool = False
+  mask_roi_size: int = 14
+  mask_head_width: int = 256
+  mask_rois_per_image: Optional[int] = None
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
   def setup(self):
-    if self.mask_head:
-      raise NotImplementedError("FasterRCNN(mask_head=True): the Mask R-CNN branch is not implemented yet")
     if self.num_classes < 1:
       raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
     strides = backbone_strides(self.backbone, self.backbone_widths)
@@ -120,6 +135,18 @@ class FasterRCNN(nn.Module):
     scales_per_level = 1 if self.fpn else len(self.anchor_scales)
     self.rpn_head = RPNHead(scales_per_level * len(self.anchor_ratios), self.rpn_width, **module_options)
     self.box_head = BoxHead(self.num_classes, self.head_width, **module_options)
+    if self.mask_head:
+      if not 1 <= self.num_mask_rois <= self.roi_samples:
+        raise ValueError(f"mask_rois_per_image must be in [1, roi_samples={self.roi_samples}], got "
+                         f"{self.num_mask_rois}")
+      self.mask_branch = MaskHead(self.num_classes, self.mask_head_width, **module_options)
+
+  @property
+  def num_mask_rois(self) -> int:
+    """``F``, the sampled RoIs per image the mask branch trains on."""
+    if self.mask_rois_per_image is not None:
+      return self.mask_rois_per_image
+    return max(1, int(self.roi_samples * self.roi_positive_fraction))
 
   @property
   def strides(self) -> tuple[int, ...]:
@@ -136,11 +163,11 @@ class FasterRCNN(nn.Module):
     maps = [features[name] for name in self.feature_names]
     return self.neck(maps) if self.fpn else maps
 
-  def _pool(self, maps, rois):
-    """RoIAlign of ``rois [B, R, 4]`` on ``maps`` -> ``[B, R, s, s, C]``."""
+  def _pool(self, maps, rois, output_size: int):
+    """RoIAlign of ``rois [B, R, 4]`` on ``maps`` -> ``[B, R, s, s, C]`` with ``s = output_size``."""
     scales = [1.0 / s for s in self.strides]
     levels = [int(round(math.log2(s))) for s in self.strides]
-    pool_options = dict(output_size=self.roi_output_size, sampling_ratio=self.roi_sampling_ratio)
+    pool_options = dict(output_size=output_size, sampling_ratio=self.roi_sampling_ratio)
 
     def pool_one(image_maps, boxes):
       indices = jnp.zeros(boxes.shape[:1], jnp.int32)
@@ -152,7 +179,29 @@ class FasterRCNN(nn.Module):
 
     return jax.vmap(pool_one)(tuple(maps), rois)
 
+  def _mask_logits(self, maps, rois):
+    """The mask branch on ``rois [B, R, 4]`` -> ``[B, R, M, M, K]`` logits."""
+    pooled = self._pool(maps, rois, self.mask_roi_size)
+    batch, num_rois = rois.shape[:2]
+    logits = self.mask_branch(pooled.reshape(batch * num_rois, *pooled.shape[2:]))
+    return logits.reshape(batch, num_rois, *logits.shape[1:])
+
   def __call__(self, images, gt_boxes=None, gt_labels=None, gt_valid=None, train: bool = False) -> dict:
+    outputs, maps = self._detect_rois(images, gt_boxes, gt_labels, gt_valid, train)
+    if self.mask_head:
+      if "roi_labels" in outputs:
+        first = slice(0, self.num_mask_rois)  # sample_rois puts the foreground RoIs first.
+        labels = outputs["roi_labels"][:, first]
+        outputs.update(mask_rois=outputs["rois"][:, first], mask_classes=jnp.maximum(labels - 1, 0),
+                       mask_matched_gt=outputs["roi_matched_gt"][:, first],
+                       mask_valid=outputs["roi_valid"][:, first] & (labels > 0))
+        outputs["mask_logits"] = self._mask_logits(maps, outputs["mask_rois"])
+      else:
+        outputs["mask_logits"] = self._mask_logits(maps, outputs["rois"])
+    return outputs
+
+  def _detect_rois(self, images, gt_boxes, gt_labels, gt_valid, train: bool):
+    """The RPN, RoI sampling and the box head -> ``(outputs, feature maps)``."""
     maps = self.feature_maps(images, train)
     objectness, deltas = zip(*[self.rpn_head(m) for m in maps])
     objectness, deltas = jnp.concatenate(objectness, axis=1), jnp.concatenate(deltas, axis=1)
@@ -183,18 +232,25 @@ class FasterRCNN(nn.Module):
                      roi_target_deltas=sampled["target_deltas"])
     else:
       rois, roi_valid = proposals["boxes"], proposals["valid"]
-    pooled = self._pool(maps, rois)
+    pooled = self._pool(maps, rois, self.roi_output_size)
     batch, num_rois = rois.shape[:2]
     class_logits, box_deltas = self.box_head(pooled.reshape(batch * num_rois, *pooled.shape[2:]))
     outputs.update(rois=rois, roi_valid=roi_valid, class_logits=class_logits.reshape(batch, num_rois, -1),
                    box_deltas=box_deltas.reshape(batch, num_rois, self.num_classes, 4))
-    return outputs
+    return outputs, maps
 
   def predict(self, images) -> dict:
     """``images [B, S, S, 3]`` -> ``boxes [B, D, 4]`` (pixels), ``scores [B, D]``, ``classes [B, D]`` (0-based,
-    -1 padding), ``valid [B, D]``."""
-    outputs = self(images, train=False)
+    -1 padding), ``valid [B, D]``; with the mask branch also ``masks [B, D, M, M]`` probabilities."""
+    outputs, maps = self._detect_rois(images, None, None, None, train=False)
     decode = functools.partial(detect_from_rois, image_size=(self.image_size,) * 2,
                                score_threshold=self.score_threshold, nms_threshold=self.nms_threshold,
                                max_detections=self.max_detections)
-    return jax.vmap(decode)(outputs["class_logits"], outputs["box_deltas"], outputs["rois"], outputs["roi_valid"])
+    detections = jax.vmap(decode)(outputs["class_logits"], outputs["box_deltas"], outputs["rois"],
+                                  outputs["roi_valid"])
+    if self.mask_head:
+      logits = self._mask_logits(maps, jax.lax.stop_gradient(detections["boxes"]))
+      own_class = jnp.maximum(detections["classes"], 0)[:, :, None, None, None]
+      probabilities = jax.nn.sigmoid(jnp.take_along_axis(logits, own_class, axis=-1)[..., 0])
+      detections["masks"] = jnp.where(detections["valid"][:, :, None, None], probabilities, 0.0)
+    return detections

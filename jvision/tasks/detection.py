@@ -31,13 +31,16 @@ from jvision.metrics.detection import DetectionEvaluator
 
 FAMILIES = ("ssd", "yolo")
 SCALAR_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "VOC_mAP", "VOC07_mAP")
+MASK_METRICS = tuple(f"mask_{name}" for name in SCALAR_METRICS[:9])
 
 
 class DetectionPictureEvaluator:
   """``DetectionEvaluator`` over eval outputs with a ``mask``, keeping a few pictures of the predictions.
 
   ``add(outputs)`` takes the outputs of ``DetectionTask.eval_outputs``; ``result()`` returns the scalar COCO
-  and VOC metrics (``SCALAR_METRICS``); ``write_pictures(directory)`` saves ``predictions.png``.
+  and VOC metrics (``SCALAR_METRICS``); ``write_pictures(directory)`` saves ``predictions.png``. Outputs with
+  instance masks (``masks [B, D, H, W]`` and ``gt_masks [B, G, H, W]``, as Mask R-CNN's) add the COCO mask
+  metrics ``mask_AP`` ... ``mask_AR100``.
   """
 
   def __init__(self, num_classes: int, class_names: Sequence[str], mean, std, num_pictures: int = 16,
@@ -48,19 +51,24 @@ class DetectionPictureEvaluator:
     self.num_pictures = num_pictures
     self.min_score = min_score
     self._pictures: list[dict] = []
+    self._with_masks = False
 
   def add(self, outputs: Mapping[str, np.ndarray]) -> None:
     keep = np.asarray(outputs["mask"], bool)
     o = {k: np.asarray(v)[keep] for k, v in outputs.items()}
     self.evaluator.add_batch(o["image_id"], o["boxes"], o["scores"], o["classes"], o["valid"], o["gt_boxes"],
-                             o["gt_labels"], o["gt_valid"], gt_crowd=o["gt_crowd"])
+                             o["gt_labels"], o["gt_valid"], gt_crowd=o["gt_crowd"], pred_masks=o.get("masks"),
+                             gt_masks=o.get("gt_masks"))
+    self._with_masks = "masks" in o
     have = sum(len(p["image"]) for p in self._pictures)
     if have < self.num_pictures and "image" in o:
-      self._pictures.append({k: v[:self.num_pictures - have] for k, v in o.items()})
+      self._pictures.append({k: v[:self.num_pictures - have] for k, v in o.items()
+                             if k not in ("masks", "gt_masks")})
 
   def result(self) -> dict[str, float]:
     result = self.evaluator.result()
-    return {name: float(result[name]) for name in SCALAR_METRICS}
+    names = SCALAR_METRICS + (MASK_METRICS if self._with_masks else ())
+    return {name: float(result[name]) for name in names}
 
   def picture(self) -> np.ndarray:
     """A uint8 grid of the kept images with their predicted boxes (scores >= ``min_score``)."""

@@ -19,6 +19,12 @@ normalisation, objects padded to ``max_objects``). Device side, ``family`` picks
 
   The loss is the head's classification plus box loss (Fast R-CNN eq. 1), logged separately.
 
+``masks=True`` (Faster R-CNN only) trains and evaluates Mask R-CNN, for a ``FasterRCNN(mask_head=True)``: the
+examples carry ``instance_masks [max_objects, S, S]`` (the adapter's ``with_masks``, augmented with the image),
+``jvision.losses.rcnn.mask_branch_loss`` adds a fifth logged loss, ``mask_loss``, to the sum, and at
+evaluation the predicted 28 x 28 masks are pasted into the image (``jvision.ops.masks.paste_masks``, inside
+the jitted step) so that the evaluator reports COCO mask AP (``mask_AP`` ...) next to the box metrics.
+
 Fast R-CNN's geometric augmentation is limited to ``"none"`` and ``"flip"`` (applied after resizing, to the
 image, the boxes and the proposals together). Evaluation runs the model's jit-compiled ``predict`` and reuses
 ``jvision.tasks.detection.DetectionPictureEvaluator`` (COCO AP/AR, VOC mAP, ``predictions.png``).
@@ -35,6 +41,7 @@ import numpy as np
 from jvision.data import adapters, detection_pipeline
 from jvision.data import box_transforms as bt
 from jvision.losses import rcnn as rcnn_losses
+from jvision.ops.masks import paste_masks
 from jvision.ops.proposals import jittered_gt_proposals
 from jvision.tasks.detection import DetectionPictureEvaluator
 
@@ -59,17 +66,20 @@ class TwoStageDetectionTask:
     proposals: Fast R-CNN's proposal source, ``"batch"`` or ``"jittered_gt"`` (see the module docstring).
     num_proposals: proposals per image fed to Fast R-CNN (``P``).
     rpn_samples, rpn_positive_fraction: Faster R-CNN's anchor minibatch (256, half positive).
+    masks: Mask R-CNN: instance masks in, mask loss, mask AP (see the module docstring).
   """
 
   def __init__(self, family: str, dataset: str, num_classes: int, image_size: int, max_objects: int,
                augment: str = "flip", jitter: bool = True, mean: Sequence[float] = bt.IMAGENET_MEAN,
                std: Sequence[float] = bt.IMAGENET_STD, class_names: Optional[Sequence[str]] = None,
                num_pictures: int = 16, proposals: str = "batch", num_proposals: int = 256, rpn_samples: int = 256,
-               rpn_positive_fraction: float = 0.5):
+               rpn_positive_fraction: float = 0.5, masks: bool = False):
     if family not in FAMILIES:
       raise ValueError(f"unknown two-stage family {family!r}; known: {', '.join(FAMILIES)}")
     if num_classes < 1:
       raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if masks and family != "faster_rcnn":
+      raise ValueError(f"masks=True (Mask R-CNN) needs family 'faster_rcnn', got {family!r}")
     if family == "fast_rcnn":
       if proposals not in PROPOSAL_SOURCES:
         raise ValueError(f"unknown proposals {proposals!r}; known: {', '.join(PROPOSAL_SOURCES)}")
@@ -90,6 +100,7 @@ class TwoStageDetectionTask:
     self.num_pictures = num_pictures
     self.proposals, self.num_proposals = proposals, num_proposals
     self.rpn_samples, self.rpn_positive_fraction = rpn_samples, rpn_positive_fraction
+    self.masks = masks
     self.flip = family == "fast_rcnn" and augment == "flip"
     options = dict(image_size=image_size, max_objects=max_objects, mean=self.mean, std=self.std)
     train_augment = "none" if family == "fast_rcnn" else augment
@@ -124,12 +135,14 @@ class TwoStageDetectionTask:
             "proposals": flip_boxes(example["proposals"], example["proposal_valid"])}
 
   def _prepare(self, raw: Mapping[str, Any], transform, rng: np.random.Generator, train: bool):
-    out = transform(self.adapter(dict(raw)), rng)
+    out = transform(self.adapter(dict(raw), with_masks=self.masks), rng)
     labels = out["labels"][out["valid"]]
     if np.any(labels >= self.num_classes):
       raise ValueError(f"image_id {out['image_id']}: label {labels.max()} is outside [0, {self.num_classes})")
     example = {"image": out["image"], "boxes": out["boxes"], "labels": out["labels"], "valid": out["valid"],
                "is_crowd": out["is_crowd"], "image_id": out["image_id"]}
+    if self.masks:
+      example["instance_masks"] = out["instance_masks"]
     if self.family == "fast_rcnn":
       proposal_rng = rng if train else np.random.default_rng(int(out["image_id"]))
       example.update(self._proposals(raw, out, proposal_rng))
@@ -158,6 +171,11 @@ class TwoStageDetectionTask:
       losses = rcnn_losses.faster_rcnn_losses(outputs, batch["boxes"], gt_valid, loss_rng,
                                               rpn_samples=self.rpn_samples,
                                               rpn_positive_fraction=self.rpn_positive_fraction)
+      if self.masks:
+        if "mask_logits" not in outputs:
+          raise ValueError("masks=True needs a model with a mask branch (FasterRCNN(mask_head=True))")
+        losses["mask_loss"] = rcnn_losses.mask_branch_loss(outputs, batch["instance_masks"])
+        losses["loss"] = losses["loss"] + losses["mask_loss"]
     else:
       outputs, new_model_state = apply_fn(variables, batch["image"], batch["proposals"], batch["proposal_valid"],
                                           batch["boxes"], batch["labels"], gt_valid, train=True, rngs=rngs,
@@ -170,18 +188,27 @@ class TwoStageDetectionTask:
 
   def predict(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any],
               batch: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
-    """The model's ``predict`` on a batch: ``boxes``, ``scores``, ``classes``, ``valid``."""
+    """The model's ``predict`` on a batch: ``boxes``, ``scores``, ``classes``, ``valid`` (and Mask R-CNN's
+    ``masks [B, D, M, M]``)."""
     if self.family == "faster_rcnn":
       return apply_fn(variables, batch["image"], method="predict")
     return apply_fn(variables, batch["image"], batch["proposals"], batch["proposal_valid"], method="predict")
 
   def eval_outputs(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any],
                    batch: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
-    """Detections (pixels of the model input) next to the padded ground truth and the images."""
+    """Detections (pixels of the model input) next to the padded ground truth and the images; with ``masks``,
+    the detections' masks pasted into the image (``masks [B, D, S, S]`` bool) and ``gt_masks``."""
     predictions = self.predict(apply_fn, variables, batch)
-    return {**predictions, "gt_boxes": batch["boxes"], "gt_labels": batch["labels"], "gt_valid": batch["valid"],
-            "gt_crowd": batch["is_crowd"], "image_id": batch["image_id"], "mask": batch["mask"],
-            "image": batch["image"]}
+    outputs = {**predictions, "gt_boxes": batch["boxes"], "gt_labels": batch["labels"], "gt_valid": batch["valid"],
+               "gt_crowd": batch["is_crowd"], "image_id": batch["image_id"], "mask": batch["mask"],
+               "image": batch["image"]}
+    if self.masks:
+      if "masks" not in predictions:
+        raise ValueError("masks=True needs a model with a mask branch (FasterRCNN(mask_head=True))")
+      paste = lambda masks, boxes: paste_masks(masks, boxes, (self.image_size, self.image_size))
+      outputs.update(masks=jax.vmap(paste)(predictions["masks"], predictions["boxes"]),
+                     gt_masks=batch["instance_masks"].astype(bool))
+    return outputs
 
   def make_evaluator(self) -> DetectionPictureEvaluator:
     return DetectionPictureEvaluator(self.num_classes, self.class_names, self.mean, self.std, self.num_pictures)

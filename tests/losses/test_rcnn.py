@@ -64,3 +64,34 @@ def test_faster_rcnn_losses_normalise_over_the_batch():
   assert float(losses["classification_loss"]) == pytest.approx(np.log(3.0), rel=1e-5)
   assert float(losses["rpn_box_loss"]) == 0.0 and float(losses["box_loss"]) == 0.0
   assert float(losses["loss"]) == pytest.approx(np.log(2.0) + np.log(3.0), rel=1e-5)
+
+
+def test_mask_branch_loss_equals_a_numpy_rederivation():
+  # Two 8 x 8 images. Integer RoIs of 4 x 4 pixels with M = 4: each bin is one pixel and RoIAlign (aligned,
+  # adaptive sampling: one sample per bin) reads the pixel itself, so the target is the gt mask's crop.
+  rng = np.random.default_rng(0)
+  gt_masks = (rng.random((2, 3, 8, 8)) > 0.5).astype(np.uint8)
+  mask_rois = np.array([[[0, 0, 4, 4], [2, 3, 6, 7], [4, 4, 8, 8]],
+                        [[1, 1, 5, 5], [0, 4, 4, 8], [3, 0, 7, 4]]], np.float32)
+  matched = np.array([[1, 2, -1], [0, 0, -1]])
+  classes = np.array([[2, 0, 0], [1, 1, 0]])
+  valid = np.array([[True, True, False], [True, False, False]])  # background, an unused slot, padding.
+  logits = rng.normal(size=(2, 3, 4, 4, 3)).astype(np.float32) * 3
+  logits[0, 2] = np.nan  # What a padded slot may hold must not leak into the loss.
+  outputs = {"mask_logits": jnp.asarray(logits), "mask_rois": jnp.asarray(mask_rois),
+             "mask_matched_gt": jnp.asarray(matched), "mask_classes": jnp.asarray(classes),
+             "mask_valid": jnp.asarray(valid)}
+  loss = jax.jit(rcnn.mask_branch_loss)(outputs, jnp.asarray(gt_masks))
+  total, pixels = 0.0, 0
+  for b, r in zip(*np.nonzero(valid)):
+    x1, y1, x2, y2 = mask_rois[b, r].astype(int)
+    target = gt_masks[b, matched[b, r], y1:y2, x1:x2].astype(np.float64)
+    x = logits[b, r, :, :, classes[b, r]].astype(np.float64)
+    probability = 1 / (1 + np.exp(-x))
+    total += -(target * np.log(probability) + (1 - target) * np.log(1 - probability)).sum()
+    pixels += target.size
+  assert pixels == 48
+  assert float(loss) == pytest.approx(total / pixels, rel=1e-5)
+  # No valid RoI: 0, not NaN.
+  empty = dict(outputs, mask_valid=jnp.zeros((2, 3), bool))
+  assert float(rcnn.mask_branch_loss(empty, jnp.asarray(gt_masks))) == 0.0

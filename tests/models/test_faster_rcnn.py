@@ -1,6 +1,7 @@
 """Tests for jvision/models/faster_rcnn.py (with rpn.py, fpn.py and detection_backbone.py): output shapes with
 and without ground truth, a jit-compiled predict, the FPN and ResNet variants, configuration errors, and a loss
-that decreases when a tiny batch is overfitted through the two-stage task."""
+that decreases when a tiny batch is overfitted through the two-stage task, and the Mask R-CNN branch: static
+shapes under jit in training and predict, foreground RoIs first."""
 
 import chex
 import jax
@@ -73,6 +74,36 @@ def test_predict_is_jit_compiled_with_static_shapes():
   assert np.all((boxes >= 0) & (boxes <= 64))
 
 
+def test_mask_branch_shapes_are_static_under_jit():
+  model = FasterRCNN(**TINY, mask_head=True, mask_head_width=8)  # F = int(16 * 0.25) = 4 mask RoIs per image.
+  variables = _init(model)
+  chex.assert_shape(variables["params"]["mask_branch"]["mask_fcn_logits"]["kernel"], (1, 1, 8, 3))
+  images = jnp.asarray(np.random.default_rng(0).normal(size=(2, 64, 64, 3)), jnp.float32)
+  train_apply = jax.jit(lambda v, x, b, l, m: model.apply(v, x, b, l, m, train=True, mutable=["batch_stats"],
+                                                          rngs={"sampling": jax.random.PRNGKey(1)}))
+  outputs, _ = train_apply(variables, images, GT_BOXES, GT_LABELS, GT_VALID)
+  chex.assert_shape(outputs["mask_logits"], (2, 4, 28, 28, 3))
+  chex.assert_shape(outputs["mask_rois"], (2, 4, 4))
+  chex.assert_shape([outputs["mask_classes"], outputs["mask_matched_gt"], outputs["mask_valid"]], [(2, 4)] * 3)
+  # The mask RoIs are the first sampled RoIs, and every foreground RoI is among them.
+  labels = np.asarray(outputs["roi_labels"])
+  assert (labels[:, :4] > 0).any() and not (labels[:, 4:] > 0).any()
+  np.testing.assert_array_equal(outputs["mask_valid"], labels[:, :4] > 0)
+  np.testing.assert_array_equal(outputs["mask_rois"], outputs["rois"][:, :4])
+  valid = np.asarray(outputs["mask_valid"])
+  np.testing.assert_array_equal(np.asarray(outputs["mask_classes"])[valid], labels[:, :4][valid] - 1)
+  np.testing.assert_array_equal(np.asarray(outputs["mask_matched_gt"])[valid],
+                                np.asarray(outputs["roi_matched_gt"])[:, :4][valid])
+  predict = jax.jit(lambda v, x: model.apply(v, x, method="predict"))
+  out = predict(variables, images)
+  chex.assert_shape(out["masks"], (2, 10, 28, 28))
+  masks, detected = np.asarray(out["masks"]), np.asarray(out["valid"])
+  assert np.all(masks[~detected] == 0) and np.all((masks >= 0) & (masks <= 1))
+  assert predict._cache_size() == 1
+  predict(variables, images + 1.0)
+  assert predict._cache_size() == 1  # Different detections, same shapes: no recompilation.
+
+
 def test_fpn_variant_and_fpn_shapes():
   model = FasterRCNN(**{**TINY, "fpn": True, "fpn_width": 16, "feature_names": ("c2", "c3"),
                         "anchor_scales": (16.0, 32.0), "fpn_canonical_size": 32.0, "fpn_canonical_level": 3})
@@ -101,7 +132,7 @@ def test_resnet_backbone_runs():
 
 
 @pytest.mark.parametrize("overrides,error,match", [
-    (dict(mask_head=True), NotImplementedError, "Mask R-CNN"),
+    (dict(mask_head=True, mask_rois_per_image=17), ValueError, "mask_rois_per_image"),
     (dict(feature_names=("c9",)), ValueError, "feature_names"),
     (dict(feature_names=("c2", "c3")), ValueError, "without fpn"),
     (dict(fpn=True, feature_names=("c2", "c3")), ValueError, "one anchor scale per level"),

@@ -1,7 +1,8 @@
 """Tests for jvision/tasks/two_stage.py: preprocessing (ground truth, jittered-ground-truth stand-in proposals,
 batch proposals scaled and flipped with the image), configuration errors, the Faster R-CNN VOC and COCO recipes
 on mock records in the TFDS formats (as tests/tasks/test_ssd_voc.py), and both shapes experiments trained for
-two steps by the generic trainer on a tiny shapes build (four losses logged, COCO/VOC metrics, predictions.png)."""
+two steps by the generic trainer on a tiny shapes build (four losses logged, five with Mask R-CNN's mask loss,
+COCO/VOC metrics and Mask R-CNN's mask AP, predictions.png)."""
 
 import json
 import os
@@ -84,6 +85,7 @@ def test_batch_proposals_are_scaled_padded_and_flipped_with_the_image():
     (dict(family="fast_rcnn", proposals="selective"), "unknown proposals"),
     (dict(family="fast_rcnn", proposals="batch", augment="ssd"), "augment"),
     (dict(family="faster_rcnn", num_classes=0), "num_classes"),
+    (dict(family="fast_rcnn", masks=True), "masks=True"),
 ])
 def test_configuration_errors(kwargs, match):
   options = dict(dataset="shapes/multi", num_classes=6, image_size=32, max_objects=3)
@@ -150,6 +152,11 @@ TINY_RUNS = {
         "model.backbone_widths=(8, 8, 16)", "model.rpn_width=8", "model.head_width=16",
         "model.rpn_pre_nms_top_n_train=64", "model.rpn_post_nms_top_n_train=32", "model.rpn_pre_nms_top_n_test=32",
         "model.rpn_post_nms_top_n_test=16", "model.roi_samples=16", "model.max_detections=20"],
+    "mask_rcnn_shapes.py": [
+        "model.backbone_widths=(8, 8, 16)", "model.rpn_width=8", "model.head_width=16",
+        "model.rpn_pre_nms_top_n_train=64", "model.rpn_post_nms_top_n_train=32", "model.rpn_pre_nms_top_n_test=32",
+        "model.rpn_post_nms_top_n_test=16", "model.roi_samples=16", "model.max_detections=20",
+        "model.mask_head_width=8", "model.mask_rois_per_image=4"],
     "fast_rcnn_shapes.py": [
         "task.proposals=jittered_gt", "data.proposals.method=none", "task.num_proposals=32",
         "model.backbone_widths=(8, 8, 16)",
@@ -194,8 +201,14 @@ def test_experiment_trains_two_steps_and_draws_predictions(experiment, tiny_shap
   with open(tmp_path / "metrics.jsonl") as f:
     logged = set().union(*(json.loads(line) for line in f))
   expected = {"train/classification_loss", "train/box_loss", "train/loss"}
-  if experiment.startswith("faster"):
+  if experiment.startswith(("faster", "mask")):
     expected |= {"train/rpn_objectness_loss", "train/rpn_box_loss"}
+  if experiment.startswith("mask"):
+    expected.add("train/mask_loss")
+    for name in ("mask_AP", "mask_AP50", "mask_AR100"):
+      assert 0.0 <= summary[f"eval/{name}"] <= 1.0, name
+  else:
+    assert "eval/mask_AP" not in summary
   assert expected <= logged
 
 
