@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any, Mapping, Optional, Sequence
 
 # Dense peak TFLOP/s by device kind (a substring of ``jax.devices()[0].device_kind``, matched in order, case
@@ -117,3 +118,17 @@ def this_cpu_peak_flops(dtype: str) -> tuple[float, str]:
   with open("/proc/cpuinfo") as f:
     cpuinfo = f.read()
   return cpu_peak_flops(cpuinfo, len(os.sched_getaffinity(0)), dtype)
+
+
+def time_steps(step: Any, state: Any, batch: Any, steps: int, warmup_steps: int = 1) -> tuple[Any, Any, float]:
+  """Runs ``state, metrics = step(state, batch)`` ``warmup_steps`` then ``steps`` times; returns the last
+  ``(state, metrics)`` and the seconds per timed step (warm-up excluded, device work awaited)."""
+  import jax  # Only the timing needs JAX; the FLOP arithmetic above does not.
+  for _ in range(warmup_steps):
+    state, metrics = step(state, batch)
+  jax.block_until_ready((state, metrics))
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = step(state, batch)
+  jax.block_until_ready((state, metrics))
+  return state, metrics, (time.perf_counter() - start) / steps

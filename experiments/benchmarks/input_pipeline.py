@@ -23,7 +23,7 @@ import time
 
 import jax
 
-from jvision import config as config_lib, train
+from jvision import config as config_lib, flops, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -45,13 +45,8 @@ def step_examples_per_second(exp: train.Experiment, local_batch: dict, steps: in
       jax.random.PRNGKey(exp.config.seed))
   batch = train.global_batch(exp, local_batch)
   step = train.make_jit_train_step(exp).lower(state, batch).compile()
-  state, metrics = step(state, batch)
-  jax.block_until_ready((state, metrics))
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = step(state, batch)
-  jax.block_until_ready((state, metrics))
-  return steps * exp.config.batch_size / (time.perf_counter() - start)
+  _, _, seconds = flops.time_steps(step, state, batch, steps, warmup_steps=1)
+  return exp.config.batch_size / seconds
 
 
 def main() -> None:

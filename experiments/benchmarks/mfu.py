@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import time
 
 import jax
 import ml_collections
@@ -103,14 +102,7 @@ def measure(name: str, dtype: str, batch_size: int, image_size: int, steps: int,
   batch = train.global_batch(exp, pipeline.stack_examples([example] * batch_size))
   compiled = train.make_jit_train_step(exp).lower(state, batch).compile()
   flops_per_device = flops.compiled_flops(compiled)
-  for _ in range(warmup_steps):
-    state, metrics = compiled(state, batch)
-  jax.block_until_ready((state, metrics))
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = compiled(state, batch)
-  jax.block_until_ready((state, metrics))
-  seconds = (time.perf_counter() - start) / steps
+  state, metrics, seconds = flops.time_steps(compiled, state, batch, steps, warmup_steps)
   if not np.isfinite(float(metrics["loss"])):
     raise FloatingPointError(f"{name} {dtype}: non-finite loss; the timing would be of a frozen state")
   return {"flops_per_device": flops_per_device, "step_seconds": seconds}
