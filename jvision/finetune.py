@@ -27,7 +27,7 @@ import optax
 from flax import linen as nn
 from flax import traverse_util
 
-from jvision import checkpointing
+from jvision import checkpointing, restore
 from jvision.models.weights import assign, torchvision
 
 
@@ -137,7 +137,7 @@ def import_checkpoint(workdir: str, variables: Any, new_modules: Sequence[str] =
   with its name. The optimizer state and the step are not imported.
   """
   directory = os.path.join(workdir, "checkpoints")
-  steps = sorted(int(n) for n in os.listdir(directory) if n.isdigit()) if os.path.isdir(directory) else []
+  steps = restore.checkpoint_steps(workdir)
   if not steps:
     raise FileNotFoundError(f"no checkpoint in {directory!r} to fine-tune from")
   state = checkpointing.load_state(directory, steps[-1])
