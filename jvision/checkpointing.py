@@ -15,12 +15,25 @@ import jax
 import orbax.checkpoint as ocp
 
 
+def _save_replicated_arrays_once_on_cpu() -> None:
+  """On CPU, one copy of each replicated array is written instead of 1/R of it by each of its R replicas.
+
+  Orbax's replica-parallel save (its default off GPU) slices every replicated array eagerly on each device,
+  one small XLA compile per array shape: ~5 s on the first save of a ResNet on 8 CPU devices, for nothing,
+  since the "devices" share one host's memory. GPU already defaults to this; TPU keeps orbax's default.
+  """
+  if jax.default_backend() == "cpu":
+    ocp.type_handlers.register_type_handler(
+        jax.Array, ocp.type_handlers.ArrayHandler(use_replica_parallel=False), override=True)
+
+
 class Checkpointer:
   """Saves and restores ``(train_state, data_state)`` pairs under ``directory``."""
 
   def __init__(self, directory: str, *, every_steps: int, keep: int, use_async: bool = True):
     if every_steps <= 0 or keep <= 0:
       raise ValueError(f"checkpoint every_steps and keep must be positive, got {every_steps}, {keep}")
+    _save_replicated_arrays_once_on_cpu()
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, save_interval_steps=every_steps, enable_async_checkpointing=use_async,
         create=True)

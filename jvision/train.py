@@ -399,6 +399,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     train_iter.set_state(data_state)
 
   jit_train_step = make_jit_train_step(exp)
+  # One compiled program for the logged rate: calling the optax schedule eagerly compiles its ops each time.
+  learning_rate = jax.jit(exp.schedule)
   jit_eval_step = jax.jit(lambda s, b: eval_step(s, b, task=exp.task),
                           in_shardings=(exp.state_sharding, exp.batch_sharding), out_shardings=exp.replicated)
 
@@ -423,7 +425,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       means = {f"train/{k}": float(np.mean([m[k] for m in jax.device_get(pending)]))
                for k in pending[0]}
       elapsed = time.perf_counter() - interval_start
-      means["train/learning_rate"] = float(exp.schedule(step - 1))
+      means["train/learning_rate"] = float(learning_rate(np.int32(step - 1)))
       means["train/images_per_second"] = (step - interval_step) * config.batch_size / elapsed
       writer.write(step, means)
       if bar is not None:

@@ -11,6 +11,9 @@ from PIL import Image
 
 from jvision import style_transfer as st
 
+# The L-BFGS and Adam loops run hundreds of VGG-19 passes: unoptimized code would cost more than compiling.
+pytestmark = pytest.mark.optimized
+
 STEPS = 6  # One compiled L-BFGS chunk shared by the single and batched tests.
 
 

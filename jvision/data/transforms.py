@@ -50,3 +50,24 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
   if mean.size not in (1, image.shape[-1]) or std.size not in (1, image.shape[-1]):
     raise ValueError(f"mean/std need 1 or {image.shape[-1]} values, got {mean.size} and {std.size}")
   return (image - mean) / std
+
+
+def crop_around_box(image: np.ndarray, box: Sequence[float], context: float = 0.5) -> np.ndarray:
+  """The square window centred on ``box`` whose side is the box's longer side times ``1 + context``.
+
+  ``box`` is (ymin, xmin, ymax, xmax) normalised to [0, 1] (TFDS ``BBoxFeature``). The window keeps its
+  size and slides to stay inside the image (clipped to the image when larger than it), so the crop is an
+  object-centred view with some background, as a photographer frames an object. Returns ``[s, s, C]``.
+  """
+  box = np.asarray(box, np.float64).reshape(-1)
+  if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] < box[0] or box[3] < box[1]:
+    raise ValueError(f"box must be one (ymin, xmin, ymax, xmax) with min <= max, got {box.tolist()}")
+  if context < 0:
+    raise ValueError(f"context must be >= 0, got {context}")
+  height, width = image.shape[:2]
+  side = max((box[2] - box[0]) * height, (box[3] - box[1]) * width) * (1.0 + context)
+  side = int(min(max(round(side), 1), height, width))
+  top = int(round((box[0] + box[2]) / 2 * height - side / 2))
+  left = int(round((box[1] + box[3]) / 2 * width - side / 2))
+  top, left = min(max(top, 0), height - side), min(max(left, 0), width - side)
+  return image[top:top + side, left:left + side]

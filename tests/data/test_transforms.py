@@ -50,3 +50,18 @@ def test_bad_inputs_are_clear_errors():
     transforms.normalize(np.zeros((2, 2, 3)), (0.0, 0.0), (1.0,))
   with pytest.raises(ValueError, match=r"expects \[H, W, C\]"):
     transforms.random_crop_with_padding(np.zeros((4, 4)), 1, np.random.default_rng(0))
+
+
+def test_crop_around_box_by_hand():
+  image = np.arange(20 * 10, dtype=np.float32).reshape(20, 10, 1)
+  # Box rows 4..8 (4 px), columns 2..4 (2 px) of the 20 x 10 image: side 4 x 1.5 = 6, centre (6, 3).
+  window = transforms.crop_around_box(image, [0.2, 0.2, 0.4, 0.4], context=0.5)
+  np.testing.assert_array_equal(window, image[3:9, 0:6])
+  # Near the border the window slides inside instead of shrinking: centre column 9.5 -> columns 4..10.
+  np.testing.assert_array_equal(transforms.crop_around_box(image, [0.2, 0.9, 0.4, 1.0], 0.5), image[3:9, 4:10])
+  # A window larger than the image is clipped to the shorter side.
+  assert transforms.crop_around_box(image, [0.0, 0.0, 1.0, 1.0], 0.5).shape == (10, 10, 1)
+  with pytest.raises(ValueError, match="min <= max"):
+    transforms.crop_around_box(image, [0.5, 0.0, 0.2, 1.0])
+  with pytest.raises(ValueError, match="context must be >= 0"):
+    transforms.crop_around_box(image, [0.2, 0.2, 0.4, 0.4], context=-1)

@@ -65,3 +65,15 @@ def test_nested_one_element_label_resize_and_grey_to_rgb():
     task.preprocess_eval({"image": image, "objects": {"label": np.array([1, 2])}})
   with pytest.raises(KeyError, match="example has no 'objects/label' key; it has: image"):
     task.preprocess_eval({"image": image})
+
+
+def test_box_key_crops_the_object_before_resizing():
+  task = ClassificationTask(num_classes=6, label_key="objects/label", box_key="objects/bbox", box_context=0.0,
+                            mean=(0.0,), std=(1.0,), image_size=2)
+  image = np.zeros((8, 8, 1), np.uint8)
+  image[4:8, 0:4] = 255  # The object fills the bottom-left quarter.
+  example = {"image": image, "objects": {"label": np.array([1]), "bbox": np.array([[0.5, 0.0, 1.0, 0.5]])}}
+  np.testing.assert_array_equal(task.preprocess_eval(example)["image"], np.ones((2, 2, 1)))
+  example["objects"]["bbox"] = np.zeros((2, 4))
+  with pytest.raises(ValueError, match="holds 2 boxes"):
+    task.preprocess_eval(example)
