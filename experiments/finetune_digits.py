@@ -160,8 +160,10 @@ def main() -> None:
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--seeds", default="0,1", help="comma-separated seeds; each variant trains once per seed")
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override of the digits runs' config, e.g. --set data.train_split=train[:50]")
   args = parser.parse_args()
-  table, _ = run(args.workdir, args.steps, [int(s) for s in args.seeds.split(",")])
+  table, _ = run(args.workdir, args.steps, [int(s) for s in args.seeds.split(",")], config_overrides=args.set)
   os.makedirs(args.workdir, exist_ok=True)
   with open(os.path.join(args.workdir, "finetune.md"), "w") as f:
     f.write(table + "\n")

@@ -3,9 +3,10 @@ r"""The source task of the fine-tuning experiment: a narrow ResNet-18 classifies
     python -m jvision.train --config experiments/pretrain_shapes.py --workdir runs/pretrain_shapes
 
 10,000 64 px scenes, one object each (circle, square, triangle, star, hexagon, ellipse) on a real-photo
-background; the label is the object's `objects/label`. The trained weights stand in for "ImageNet weights"
-that we do not have: `experiments/finetune_digits.py` exports them as a torchvision-named `.npz` and imports
-them like a downloaded file.
+background; the label is the object's `objects/label`, and the image is the object-centred crop around its
+box (`objects/bbox`), resized to 32 px. Measured: 0.926 test accuracy after 800 steps (196 s, 2-core CPU).
+The trained weights stand in for "ImageNet weights" that we do not have: `experiments/finetune_digits.py`
+exports them as a torchvision-named `.npz` and imports them like a downloaded file.
 """
 
 import ml_collections
@@ -28,18 +29,25 @@ def get_config() -> ml_collections.ConfigDict:
   config.task.label_key = "objects/label"
   config.task.mean = (0.5,)
   config.task.std = (0.25,)
-  config.task.crop_padding = 4
+  config.task.crop_padding = 2
   config.task.flip = True
   config.task.label_smoothing = 0.0
+  # Object-centred views, as ImageNet photographs are: each scene is cropped to the square around its object
+  # (the box's longer side x 1.5) and resized to 32 px, the size of the digits it transfers to. On whole
+  # 64 px scenes, where the object is one blob among a photograph's edges, 800 steps reached 0.22 test
+  # accuracy (chance 0.17) and the features did not help the digits; object-centred, 0.93.
+  config.task.image_size = 32
+  config.task.box_key = "objects/bbox"
+  config.task.box_context = 0.5
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "resnet18"
   config.model.num_classes = config.task.get_ref("num_classes")
   config.model.width = 16  # A quarter of torchvision's 64: minutes on a CPU.
-  config.model.cifar_stem = False  # 7x7/2 stem and max-pool, as torchvision: 64 px -> 2x2 after layer4.
+  config.model.cifar_stem = False  # 7x7/2 stem and max-pool, as torchvision: 32 px -> 1x1 after layer4.
 
   config.batch_size = 64
-  config.total_steps = 800  # ~5 epochs of the 10,000 scenes (about 8 minutes on a loaded 2-core CPU).
+  config.total_steps = 800  # ~5 epochs of the 10,000 scenes (about 3.5 minutes on an idle 2-core CPU).
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 3e-3
