@@ -144,6 +144,34 @@ def random_crop(example: dict, rng: np.random.Generator, scale=(0.3, 1.0), ratio
   return crop(example, window, keep="overlap", min_visible_fraction=min_visible_fraction)
 
 
+def random_object_crop(example: dict, rng: np.random.Generator, context=(1.3, 2.2)) -> dict:
+  """A square window around one random object, its side the object's longer side times ``U(context)``.
+
+  The window is placed uniformly among the positions that hold the whole object (centred on it when the
+  object is larger than the window) and shifted to stay inside the image; its side is at most the image's
+  shorter side. Object-centred views of this kind are what OverFeat's classifier and regressor train on.
+  """
+  boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
+  if len(boxes) == 0:
+    raise ValueError("random_object_crop needs at least one object")
+  if not 1.0 <= context[0] <= context[1]:
+    raise ValueError(f"context must be (low, high) with 1 <= low <= high, got {tuple(context)}")
+  height, width = example["image"].shape[:2]
+  x1, y1, x2, y2 = boxes[int(rng.integers(len(boxes)))]
+  side = max(x2 - x1, y2 - y1, 1.0) * rng.uniform(*context)
+  side = int(min(max(round(side), 1), height, width))
+
+  def start(low_edge: float, high_edge: float, size: int) -> int:
+    low, high = int(np.ceil(high_edge)) - side, int(np.floor(low_edge))  # Starts that hold the object.
+    low, high = max(low, 0), min(high, size - side)
+    if low > high:  # The object does not fit: centre on it.
+      return int(np.clip(round((low_edge + high_edge - side) / 2), 0, size - side))
+    return int(rng.integers(low, high + 1))
+
+  left, top = start(x1, x2, width), start(y1, y2, height)
+  return crop(example, (left, top, left + side, top + side), keep="overlap")
+
+
 def random_iou_crop(example: dict, rng: np.random.Generator, min_ious=SSD_MIN_IOUS, scale=(0.3, 1.0),
                     ratio=(0.5, 2.0), max_trials: int = 50) -> dict:
   """SSD crop: a window whose IoU with at least one object reaches a random threshold; keeps the objects whose

@@ -37,7 +37,7 @@ from jvision.data import adapters
 from jvision.data import box_transforms as bt
 from jvision.data import data_source
 
-AUGMENTATIONS = ("none", "flip", "crop", "ssd")
+AUGMENTATIONS = ("none", "flip", "crop", "ssd", "object")
 
 
 def tokenize_bytes(text: str, length: int) -> np.ndarray:
@@ -53,7 +53,9 @@ def _geometric_augmentation(example: dict, rng: np.random.Generator, augment: st
     example = bt.random_iou_crop(example, rng)
   elif augment == "crop":
     example = bt.random_crop(example, rng)
-  if augment in ("ssd", "crop"):
+  elif augment == "object":
+    example = bt.random_object_crop(example, rng)
+  if augment in ("ssd", "crop", "object"):
     example = bt.tighten_boxes_to_masks(example)
   if augment != "none":
     example = bt.random_horizontal_flip(example, rng)

@@ -229,3 +229,25 @@ def test_validate_names_the_problem(change, message):
 def test_to_float_rejects_out_of_range_floats():
   with pytest.raises(ValueError, match=r"\[0, 1\]"):
     bt.to_float({"image": np.full((2, 2, 3), 3.0, np.float32)})
+
+
+def test_random_object_crop_holds_the_object_in_a_square_window():
+  rng = np.random.default_rng(0)
+  image = np.arange(60 * 80 * 3, dtype=np.float32).reshape(60, 80, 3)
+  example = {"image": image, "boxes": np.array([[30, 20, 40, 28]], np.float32), "labels": np.array([2])}
+  for _ in range(50):
+    out = bt.random_object_crop(example, rng, context=(1.3, 2.2))
+    side = out["image"].shape[0]
+    assert out["image"].shape == (side, side, 3) and 13 <= side <= 22  # 10 px longer side x [1.3, 2.2].
+    # The whole box is inside the window, moved to window coordinates; pixels are the image's.
+    box = out["boxes"][0]
+    np.testing.assert_allclose(box[2:] - box[:2], [10, 8])
+    assert np.all(box[:2] >= 0) and np.all(box[2:] <= side)
+    left, top = 30 - int(box[0]), 20 - int(box[1])
+    np.testing.assert_array_equal(out["image"], image[top:top + side, left:left + side])
+  # An object wider than the window allows (near the border, window clipped to the image): centred, inside.
+  big = {"image": image, "boxes": np.array([[0, 0, 70, 50]], np.float32), "labels": np.array([0])}
+  out = bt.random_object_crop(big, rng, context=(1.5, 1.5))
+  assert out["image"].shape == (60, 60, 3) and len(out["labels"]) == 1
+  with pytest.raises(ValueError, match="1 <= low <= high"):
+    bt.random_object_crop(example, rng, context=(0.5, 1.0))
