@@ -8,6 +8,7 @@ leaves the previous checkpoint as the latest one.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Optional
 
@@ -15,21 +16,18 @@ import jax
 import orbax.checkpoint as ocp
 
 
-_replicated_arrays_saved_once = False
-
-
+@functools.cache
 def _save_replicated_arrays_once_on_cpu() -> None:
   """On CPU, one copy of each replicated array is written instead of 1/R of it by each of its R replicas.
 
   Orbax's replica-parallel save (its default off GPU) slices every replicated array eagerly on each device,
   one small XLA compile per array shape: the first save of the Quickstart CNN on 8 CPU devices took 5.7 s,
-  1.8 s without, for nothing, since the "devices" share one host's memory. GPU already defaults to this; TPU keeps orbax's default.
+  1.8 s without, for nothing, since the "devices" share one host's memory. GPU already defaults to this;
+  TPU keeps orbax's default. Cached: the handler is registered once per process.
   """
-  global _replicated_arrays_saved_once
-  if not _replicated_arrays_saved_once and jax.default_backend() == "cpu":
+  if jax.default_backend() == "cpu":
     ocp.type_handlers.register_type_handler(
         jax.Array, ocp.type_handlers.ArrayHandler(use_replica_parallel=False), override=True)
-    _replicated_arrays_saved_once = True
 
 
 class Checkpointer:

@@ -9,7 +9,8 @@ The suite is dominated by XLA compile time, not by running the tiny models, so:
 - one persistent compilation cache serves the run (inherited by the pytest-xdist workers and by the
   subprocesses): a program compiled by one test, worker or killed-and-resumed process is loaded, not compiled
   again, by the next.
-Both directories are removed when the process that made them exits.
+These directories, and one that holds every other temporary file of the run, are removed when the process
+that made them exits.
 """
 
 import atexit
@@ -33,8 +34,8 @@ def _temporary_dir(prefix: str) -> str:
   return path
 
 
-# Temporary files of the run (and of libraries that leave theirs behind: TFDS makes an empty directory each time
-# a builder looks for its metadata online) go in one directory, removed at the end.
+# Temporary files of the run (and of libraries that leave theirs behind: TFDS makes an empty directory each
+# time a builder looks for its metadata online) go in one directory, removed at the end.
 os.environ["TMPDIR"] = _temporary_dir("jvision-tmp-")
 tempfile.tempdir = None  # Read TMPDIR again.
 # Embedded datasets are built here once per test process (and inherited by the subprocesses it starts),
