@@ -150,13 +150,17 @@ def random_object_crop(example: dict, rng: np.random.Generator, context=(1.3, 2.
   The window is placed uniformly among the positions that hold the whole object (centred on it when the
   object is larger than the window) and shifted to stay inside the image; its side is at most the image's
   shorter side. Object-centred views of this kind are what OverFeat's classifier and regressor train on.
+  An image without objects gives a square window at a random place, its side ``U(0.3, 1)`` times the
+  image's shorter side: a background view.
   """
-  boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
-  if len(boxes) == 0:
-    raise ValueError("random_object_crop needs at least one object")
   if not 1.0 <= context[0] <= context[1]:
     raise ValueError(f"context must be (low, high) with 1 <= low <= high, got {tuple(context)}")
+  boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
   height, width = example["image"].shape[:2]
+  if len(boxes) == 0:
+    side = max(int(round(rng.uniform(0.3, 1.0) * min(height, width))), 1)
+    left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+    return crop(example, (left, top, left + side, top + side), keep="overlap")
   x1, y1, x2, y2 = boxes[int(rng.integers(len(boxes)))]
   side = max(x2 - x1, y2 - y1, 1.0) * rng.uniform(*context)
   side = int(min(max(round(side), 1), height, width))

@@ -251,3 +251,19 @@ def test_random_object_crop_holds_the_object_in_a_square_window():
   assert out["image"].shape == (60, 60, 3) and len(out["labels"]) == 1
   with pytest.raises(ValueError, match="1 <= low <= high"):
     bt.random_object_crop(example, rng, context=(0.5, 1.0))
+
+
+def test_random_object_crop_of_an_image_without_objects_is_a_random_square_background_window():
+  rng = np.random.default_rng(1)
+  image = np.arange(60 * 80 * 3, dtype=np.float32).reshape(60, 80, 3)
+  empty = {"image": image, "boxes": np.zeros((0, 4), np.float32), "labels": np.zeros((0,), np.int32)}
+  sides = []
+  for _ in range(50):
+    out = bt.random_object_crop(empty, rng)
+    side = out["image"].shape[0]
+    assert out["image"].shape == (side, side, 3) and 18 <= side <= 60 and len(out["labels"]) == 0
+    # Its pixels are a window of the image: the first pixel's value gives the window's corner.
+    top, left = divmod(int(out["image"][0, 0, 0]) // 3, 80)
+    np.testing.assert_array_equal(out["image"], image[top:top + side, left:left + side])
+    sides.append(side)
+  assert max(sides) - min(sides) > 20  # The side varies over U(0.3, 1) of 60 px.
