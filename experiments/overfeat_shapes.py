@@ -42,6 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.task.augment = "object"
   config.task.jitter = True
   config.task.box_weight = 2.0
+  config.task.background_fraction = 0.25
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "overfeat"
@@ -53,6 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.top_classes = 1
   config.model.merge_threshold = 1.0
   config.model.dropout_rate = 0.0
+  config.model.background = True
 
   config.batch_size = 32
   config.total_steps = 3000

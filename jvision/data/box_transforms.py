@@ -176,6 +176,30 @@ def random_object_crop(example: dict, rng: np.random.Generator, context=(1.3, 2.
   return crop(example, (left, top, left + side, top + side), keep="overlap")
 
 
+def random_background_crop(example: dict, rng: np.random.Generator, scale=(0.25, 0.6),
+                           max_object_fraction: float = 0.2, max_trials: int = 20) -> dict:
+  """A square window that holds at most ``max_object_fraction`` of every object's area: a background view.
+
+  Its side is ``U(scale)`` times the image's shorter side, its place uniform; the objects it clips are
+  dropped. When no window qualifies in ``max_trials`` tries, returns ``random_object_crop(example)`` (an
+  object view, with its object) instead.
+  """
+  if not 0.0 <= max_object_fraction < 1.0:
+    raise ValueError(f"max_object_fraction must be in [0, 1), got {max_object_fraction}")
+  height, width = example["image"].shape[:2]
+  boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
+  areas = np.maximum(box_areas(boxes), 1e-6)
+  for _ in range(max_trials):
+    side = max(int(round(rng.uniform(*scale) * min(height, width))), 1)
+    left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+    window = np.array([left, top, left + side, top + side], np.float32)
+    inside = np.concatenate([np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], -1)
+    if np.all(box_areas(inside) <= max_object_fraction * areas):
+      out = crop(example, window.astype(int), keep="overlap")
+      return select_objects(out, np.zeros(num_objects(out), bool))
+  return random_object_crop(example, rng)
+
+
 def random_iou_crop(example: dict, rng: np.random.Generator, min_ious=SSD_MIN_IOUS, scale=(0.3, 1.0),
                     ratio=(0.5, 2.0), max_trials: int = 50) -> dict:
   """SSD crop: a window whose IoU with at least one object reaches a random threshold; keeps the objects whose

@@ -145,14 +145,16 @@ def overfeat_loss(class_logits, box_predictions, gt_box, gt_label):
   """OverFeat localization loss of one window.
 
   Args:
-    class_logits: ``[C]``; box_predictions ``[C, 4]`` (class-specific regressors), in the units of
-      ``gt_box`` (e.g. xyxy as fractions of the window).
-    gt_box: ``[4]``; gt_label: int.
+    class_logits: ``[C]``, or ``[C + 1]`` with a background class (the last); box_predictions ``[C, 4]``
+      (class-specific regressors), in the units of ``gt_box`` (e.g. xyxy as fractions of the window).
+    gt_box: ``[4]``; gt_label: int, ``C`` for a background window.
 
   Returns:
-    ``(cross_entropy, squared_error)``: the class term and the mean squared error of the true class's box
-    (the loss is their weighted sum).
+    ``(cross_entropy, squared_error)``: the class term and the mean squared error of the true class's box,
+    0 for a background window (the loss is their weighted sum).
   """
   cross_entropy = optax.softmax_cross_entropy_with_integer_labels(class_logits.astype(jnp.float32), gt_label)
-  squared_error = jnp.mean(jnp.square(box_predictions[gt_label].astype(jnp.float32) - gt_box))
+  num_box_classes = box_predictions.shape[0]
+  box = box_predictions[jnp.minimum(gt_label, num_box_classes - 1)].astype(jnp.float32)
+  squared_error = jnp.where(gt_label < num_box_classes, jnp.mean(jnp.square(box - gt_box)), 0.0)
   return cross_entropy, squared_error

@@ -15,8 +15,8 @@ classifier and regressor are trained jointly (``jvision.losses.detection.overfea
 two boxes is ``(1 - IoU) + centre distance / mean box side`` (the paper combines centre distance and
 intersection area without giving units) and merged boxes are score-weighted averages.
 
-``OverFeat.__call__(images [B, H, W, 3]) -> {"class_logits": [B, h, w, C], "boxes": [B, h, w, C, 4]}`` (boxes as
-fractions of each window, xyxy); at ``H = W = window_size``, ``h = w = 1``. ``OverFeat.predict(images)`` runs
+``OverFeat.__call__(images [B, H, W, 3]) -> {"class_logits": [B, h, w, C (+1 with background)], "boxes":
+[B, h, w, C, 4]}`` (boxes as fractions of each window, xyxy); at ``H = W = window_size``, ``h = w = 1``. ``OverFeat.predict(images)`` runs
 the multi-scale inference on ``[B, S, S, 3]`` images and returns one box per image in pixels of ``images``.
 """
 
@@ -87,6 +87,9 @@ class OverFeat(nn.Module):
     top_classes: classes per scale whose boxes enter the merge (the paper's top-k).
     merge_threshold: ``greedy_merge`` threshold.
     dropout_rate: dropout before the dense layers in training.
+    background: the classifier has one more output, "no object" (the last), trained on windows that hold
+      none (``LocalizationTask(background_fraction=...)``); inference scores windows by their object-class
+      probabilities, so background windows add little to a merged box.
   """
   num_classes: int
   window_size: int = 64
@@ -96,6 +99,7 @@ class OverFeat(nn.Module):
   top_classes: int = 1
   merge_threshold: float = 1.0
   dropout_rate: float = 0.3
+  background: bool = False
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
@@ -128,7 +132,7 @@ class OverFeat(nn.Module):
     # The first "fully connected" layer as a span x span VALID convolution: one output per window.
     features = nn.relu(conv(self.dense_width, (span, span), padding="VALID", name="dense1")(x))
     classifier = nn.relu(conv(self.dense_width, (1, 1), name="dense2")(features))
-    class_logits = conv(self.num_classes, (1, 1), name="classifier")(classifier)
+    class_logits = conv(self.num_classes + int(self.background), (1, 1), name="classifier")(classifier)
     regressor = nn.relu(conv(self.dense_width, (1, 1), name="regressor_dense")(features))
     boxes = conv(self.num_classes * 4, (1, 1), name="regressor")(regressor)
     boxes = boxes.reshape(boxes.shape[:3] + (self.num_classes, 4))
@@ -147,7 +151,7 @@ class OverFeat(nn.Module):
     offset_x = jnp.arange(cols, dtype=jnp.float32)[None, :] * self.stride
     offsets = jnp.stack(jnp.broadcast_arrays(offset_x, offset_y, offset_x, offset_y), -1)  # [h, w, 4]
     boxes = (outputs["boxes"] * self.window_size + offsets[:, :, None, :]) * (size / scale)
-    probabilities = jax.nn.softmax(outputs["class_logits"], axis=-1)
+    probabilities = jax.nn.softmax(outputs["class_logits"], axis=-1)[..., :self.num_classes]
     return (probabilities.reshape(batch, rows * cols, self.num_classes),
             boxes.reshape(batch, rows * cols, self.num_classes, 4))
 

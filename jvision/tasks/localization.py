@@ -57,11 +57,15 @@ class LocalizationTask:
     eval_size: side of evaluation images (the largest inference scale).
     augment: ``detection_pipeline.AUGMENTATIONS`` for training; jitter: photometric jitter.
     box_weight: weight of the box term.
+    background_fraction: share of training windows drawn as background (``augment="background"``: a window
+      holding at most a fifth of the object), labelled with the extra class ``num_classes`` of a model built
+      with ``background=True``; their box term is masked out. 0 trains on object windows only.
     mean, std, class_names, num_pictures: normalisation and pictures.
   """
 
   def __init__(self, dataset: str, num_classes: int, train_size: int = 64, eval_size: int = 96,
                augment: str = "crop", jitter: bool = True, box_weight: float = 10.0,
+               background_fraction: float = 0.0,
                mean: Sequence[float] = bt.IMAGENET_MEAN, std: Sequence[float] = bt.IMAGENET_STD,
                class_names: Optional[Sequence[str]] = None, num_pictures: int = 16):
     self.adapter = adapters.get_adapter(dataset)
@@ -73,6 +77,12 @@ class LocalizationTask:
     if len(self.class_names) != num_classes:
       raise ValueError(f"{len(self.class_names)} class_names for {num_classes} classes")
     self.num_pictures = num_pictures
+    if not 0.0 <= background_fraction < 1.0:
+      raise ValueError(f"background_fraction must be in [0, 1), got {background_fraction}")
+    self.background_fraction = background_fraction
+    self._background_transform = detection_pipeline.make_transform(
+        train=True, image_size=train_size, max_objects=1, augment="background", jitter=jitter, mean=self.mean,
+        std=self.std)
     self._train_transform = detection_pipeline.make_transform(
         train=True, image_size=train_size, max_objects=1, augment=augment, jitter=jitter, mean=self.mean,
         std=self.std)
@@ -89,6 +99,11 @@ class LocalizationTask:
             "has_object": out["valid"][0], "image_id": out["image_id"]}
 
   def preprocess_train(self, example: Mapping[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    if self.background_fraction and rng.random() < self.background_fraction:
+      out = self._prepare(example, self._background_transform, rng)
+      if not out["has_object"]:
+        out["label"] = np.int32(self.num_classes)
+      return out
     return self._prepare(example, self._train_transform, rng)
 
   def preprocess_eval(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -103,15 +118,23 @@ class LocalizationTask:
     if outputs["class_logits"].shape[1:3] != (1, 1):
       raise ValueError(f"training images must be one window; the model gave a "
                        f"{outputs['class_logits'].shape[1:3]} map (set train_size to the window size)")
+    classes = self.num_classes + int(self.background_fraction > 0)
+    if outputs["class_logits"].shape[-1] != classes:
+      raise ValueError(f"the model gives {outputs['class_logits'].shape[-1]} class logits; the task needs "
+                       f"{classes} ({self.num_classes} classes"
+                       + (" + background: build the model with background=True)" if classes > self.num_classes
+                          else ")"))
     target = batch["box"] / self.train_size
+    # Background windows (label num_classes) train the classifier only.
     cross_entropy, squared_error = jax.vmap(detection_losses.overfeat_loss)(
         outputs["class_logits"][:, 0, 0], outputs["boxes"][:, 0, 0], target, batch["label"])
-    weight = batch["has_object"].astype(jnp.float32)
-    count = jnp.maximum(weight.sum(), 1.0)
-    cross_entropy = jnp.sum(cross_entropy * weight) / count
-    squared_error = jnp.sum(squared_error * weight) / count
+    box_weight = batch["has_object"].astype(jnp.float32)
+    class_weight = box_weight if classes == self.num_classes else jnp.ones_like(box_weight)
+    squared_error = jnp.sum(squared_error * box_weight) / jnp.maximum(box_weight.sum(), 1.0)
+    cross_entropy = jnp.sum(cross_entropy * class_weight) / jnp.maximum(class_weight.sum(), 1.0)
     loss = cross_entropy + self.box_weight * squared_error
-    accuracy = jnp.sum((jnp.argmax(outputs["class_logits"][:, 0, 0], -1) == batch["label"]) * weight) / count
+    correct = jnp.argmax(outputs["class_logits"][:, 0, 0], -1) == batch["label"]
+    accuracy = jnp.sum(correct * class_weight) / jnp.maximum(class_weight.sum(), 1.0)
     return loss, ({"loss": loss, "class_loss": cross_entropy, "box_mse": squared_error, "accuracy": accuracy},
                   dict(new_model_state))
 

@@ -267,3 +267,25 @@ def test_random_object_crop_of_an_image_without_objects_is_a_random_square_backg
     np.testing.assert_array_equal(out["image"], image[top:top + side, left:left + side])
     sides.append(side)
   assert max(sides) - min(sides) > 20  # The side varies over U(0.3, 1) of 60 px.
+
+
+def test_random_background_crop_holds_at_most_a_fifth_of_every_object():
+  rng = np.random.default_rng(2)
+  image = np.arange(100 * 100 * 3, dtype=np.float32).reshape(100, 100, 3)
+  boxes = np.array([[10, 10, 40, 40], [60, 55, 90, 95]], np.float32)
+  example = {"image": image, "boxes": boxes, "labels": np.array([1, 4])}
+  for _ in range(50):
+    out = bt.random_background_crop(example, rng, max_object_fraction=0.2)
+    side = out["image"].shape[0]
+    assert out["image"].shape == (side, side, 3) and 25 <= side <= 60 and len(out["labels"]) == 0
+    top, left = divmod(int(out["image"][0, 0, 0]) // 3, 100)
+    window = np.array([left, top, left + side, top + side], np.float32)
+    inside = np.concatenate([np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], -1)
+    assert np.all(bt.box_areas(inside) <= 0.2 * bt.box_areas(boxes))
+  # An object that fills the image leaves no window (of 25+ px: 6%+ of it) with under 5% of it: an object view
+  # comes back instead.
+  full = {"image": image, "boxes": np.array([[0, 0, 100, 100]], np.float32), "labels": np.array([2])}
+  out = bt.random_background_crop(full, rng, max_object_fraction=0.05)
+  assert list(out["labels"]) == [2]
+  with pytest.raises(ValueError, match="max_object_fraction"):
+    bt.random_background_crop(example, rng, max_object_fraction=1.0)

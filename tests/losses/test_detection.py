@@ -94,3 +94,14 @@ def test_overfeat_loss_by_hand():
   assert float(cross_entropy) == pytest.approx(_cross_entropy([1.0, 2.0, 0.5], 1), rel=1e-6)
   # True class 1's box (0.4, 0.5, 0.6, 0.7): errors (0, 0.1, -0.2, -0.1).
   assert float(squared_error) == pytest.approx((0.01 + 0.04 + 0.01) / 4, rel=1e-5)
+
+
+def test_overfeat_loss_of_a_background_window_is_the_class_term_only():
+  logits = jnp.array([1.0, 2.0, 0.5, -1.0])  # Three classes + background (the last).
+  boxes = jnp.arange(12, dtype=jnp.float32).reshape(3, 4) / 10
+  cross_entropy, squared_error = detection.overfeat_loss(logits, boxes, jnp.zeros(4), 3)
+  assert float(cross_entropy) == pytest.approx(_cross_entropy([1.0, 2.0, 0.5, -1.0], 3), rel=1e-6)
+  assert float(squared_error) == 0.0
+  # An object window of the same model still scores its class's box.
+  _, squared_error = detection.overfeat_loss(logits, boxes, jnp.array([0.4, 0.4, 0.8, 0.8]), 1)
+  assert float(squared_error) == pytest.approx((0.01 + 0.04 + 0.01) / 4, rel=1e-5)

@@ -100,3 +100,24 @@ def test_loss_is_finite_and_decreases_when_overfitting_a_tiny_batch():
     losses.append(float(loss))
   assert np.all(np.isfinite(losses))
   assert losses[-1] < 0.5 * losses[0]
+
+
+def test_background_class_is_trained_and_left_out_of_the_window_scores():
+  model = overfeat.OverFeat(**TINY, background=True)
+  variables = _init(model)
+  images = jax.random.normal(jax.random.PRNGKey(3), (1, 40, 40, 3))
+  raw = model.apply(variables, images)
+  chex.assert_shape((raw["class_logits"], raw["boxes"]), [(1, 2, 2, 4), (1, 2, 2, 3, 4)])
+  probabilities, _ = model.apply(variables, images, 40, method="window_predictions")
+  # Softmax over the 3 classes and background, then the 3 object-class columns: they sum to below 1.
+  chex.assert_trees_all_close(probabilities[0, 3], jax.nn.softmax(raw["class_logits"][0, 1, 1])[:3], atol=1e-6)
+  task = LocalizationTask("shapes/single", 3, train_size=32, eval_size=48, background_fraction=0.5)
+  batch = {"image": images[:, :32, :32], "box": jnp.array([[0.0, 0, 0, 0]]), "label": jnp.array([3]),
+           "has_object": jnp.array([False])}
+  loss, (metrics, _) = task.loss(model.apply, variables, batch, jax.random.PRNGKey(0))
+  logits = model.apply(variables, batch["image"], train=True, mutable=["batch_stats"])[0]["class_logits"][0, 0, 0]
+  assert float(loss) == pytest.approx(float(-jax.nn.log_softmax(logits)[3]), rel=1e-5)  # No box term.
+  assert float(metrics["box_mse"]) == 0.0
+  # A task with background needs a model with it, and says so.
+  with pytest.raises(ValueError, match="background=True"):
+    task.loss(overfeat.OverFeat(**TINY).apply, _init(overfeat.OverFeat(**TINY)), batch, jax.random.PRNGKey(0))

@@ -77,6 +77,18 @@ def test_localization_metrics_by_hand():
   assert result["localization_accuracy"] == pytest.approx(2 / 3)  # Right class and IoU >= 0.5: the first two.
 
 
+def test_localization_background_windows_are_labelled_with_the_extra_class():
+  task = LocalizationTask("shapes/single", 6, train_size=32, eval_size=64, background_fraction=0.5, jitter=False)
+  rng = np.random.default_rng(0)
+  examples = [task.preprocess_train(_raw_example(), rng) for _ in range(40)]
+  background = [e for e in examples if not e["has_object"]]
+  assert 5 <= len(background) <= 30  # About half; a few background draws fall back to object views.
+  assert all(int(e["label"]) == 6 for e in background)
+  assert all(int(e["label"]) in (1, 3) and e["image"].shape == (32, 32, 3) for e in examples if e["has_object"])
+  with pytest.raises(ValueError, match="background_fraction"):
+    LocalizationTask("shapes/single", 6, background_fraction=1.0)
+
+
 TINY_RUNS = {
     "ssd_shapes.py": ["model.base_widths=(8, 8, 16)", "model.extra_width=8", "model.max_detections=20"],
     "yolo_shapes.py": ["model.base_widths=(8, 8, 16)", "model.head_width=8", "model.head_convs=1",
