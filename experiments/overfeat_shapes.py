@@ -50,14 +50,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.window_size = config.task.get_ref("train_size")
   config.model.widths = (16, 32, 64, 128)
   config.model.dense_width = 256
-  config.model.scales = (64, 96, 128, 160)
+  config.model.scales = (64, 96, 128, 160, 192, 224)
   config.model.top_classes = 1
   config.model.merge_threshold = 1.0
   config.model.dropout_rate = 0.0
   config.model.background = True
 
   config.batch_size = 32
-  config.total_steps = 3000
+  config.total_steps = 6000
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 2e-3
@@ -71,7 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.decay_factor = 0.1
 
   config.log_every_steps = 50
-  config.eval_every_steps = 3000
+  config.eval_every_steps = 6000
   config.eval_batch_size = 100
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 2

@@ -5,6 +5,7 @@ import gzip
 import os
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 from jvision import config as config_lib, train
@@ -14,6 +15,7 @@ TINY_MODEL = dict(name="clip", embed_dim=8, vision_layers=1, vision_width=16, vi
                   text_width=16, text_heads=2, text_layers=1)
 
 
+@pytest.mark.heavy
 def test_clip_coco_pipeline_on_mock_data(tmp_path):
   merges = tmp_path / "merges.txt.gz"
   with gzip.open(merges, "wt") as f:

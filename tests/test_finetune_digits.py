@@ -34,6 +34,7 @@ def tiny_single_64(tmp_path_factory):
   return {split: builder.as_data_source(split=split) for split in ("train", "test")}
 
 
+@pytest.mark.heavy
 def test_pretrain_export_import_and_three_ways_of_training(tiny_single_64, tmp_path, monkeypatch):
   real_source = train.data.data_source
 

@@ -70,6 +70,7 @@ def vit_config(*overrides, tensor_parallel=False):
   return config
 
 
+@pytest.mark.heavy
 def test_fsdp_and_tensor_parallel_train_like_replicated(tmp_path):
   devices = jax.devices()[:8]
   runs = {"replicated": vit_config(),

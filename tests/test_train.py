@@ -19,6 +19,7 @@ from jvision import checkpointing, config as config_lib, train
 from run_helpers import CONFIG, REPO, TINY, final_params, run_cli, tiny_config
 
 
+@pytest.mark.heavy
 def test_sharded_over_8_devices_equals_1_device(tmp_path):
   assert jax.device_count() == 8
   config = tiny_config("total_steps=5", "model.dropout_rate=0.0")
@@ -29,22 +30,26 @@ def test_sharded_over_8_devices_equals_1_device(tmp_path):
                               rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.heavy
 def test_stopped_or_killed_runs_resume_in_fresh_processes_bitwise_exact(tmp_path):
   """A pre-emption at a step boundary (``--stop_after_steps``) and a SIGKILL at an arbitrary point (possibly
   mid-save) both resume in a fresh process to the uninterrupted run's parameters, bit for bit."""
   straight, stopped, killed = (str(tmp_path / n) for n in ("straight", "stopped", "killed"))
   steps = "--config.total_steps=20"
-  train.train_and_evaluate(tiny_config("total_steps=20"), straight, progress=False)
+  # How often a run saves does not change its trajectory: the reference saves once, the others every 5 steps
+  # (and the killed run every step, so that the kill can land during a save).
+  every_5 = "--config.checkpoint_every_steps=5"
+  train.train_and_evaluate(tiny_config("total_steps=20", "checkpoint_every_steps=20"), straight, progress=False)
   reference = final_params(straight, 20)
 
-  result = run_cli(stopped, steps, "--stop_after_steps", "5")
+  result = run_cli(stopped, steps, every_5, "--stop_after_steps", "7")
   assert result.returncode == 0, result.stderr[-3000:]
-  assert max(int(s) for s in os.listdir(os.path.join(stopped, "checkpoints")) if s.isdigit()) == 5
-  result = run_cli(stopped, steps)  # A fresh process picks up step 5 from the workdir.
+  assert max(int(s) for s in os.listdir(os.path.join(stopped, "checkpoints")) if s.isdigit()) == 7
+  result = run_cli(stopped, steps, every_5)  # A fresh process picks up step 7 from the workdir.
   assert result.returncode == 0, result.stderr[-3000:]
   assert re.search(r"final: step 20, accuracy \d\.\d+", result.stdout), result.stdout
   jax.tree.map(np.testing.assert_array_equal, final_params(stopped, 20), reference)
-  # The metrics of the resumed run continue at step 6: every step logged once.
+  # The metrics of the resumed run continue at step 8: every step logged once.
   records = map(json.loads, open(os.path.join(stopped, "metrics.jsonl")))
   assert [r["step"] for r in records if "train/loss" in r] == list(range(1, 21))
 
@@ -60,11 +65,12 @@ def test_stopped_or_killed_runs_resume_in_fresh_processes_bitwise_exact(tmp_path
   assert process.poll() is None, "the run ended before it could be killed"
   process.send_signal(signal.SIGKILL)
   process.wait()
-  result = run_cli(killed, steps)
+  result = run_cli(killed, steps, every_5)
   assert result.returncode == 0, result.stderr[-3000:]
   jax.tree.map(np.testing.assert_array_equal, final_params(killed, 20), reference)
 
 
+@pytest.mark.heavy
 def test_workdir_outputs_and_cli_summary(tmp_path):
   workdir = str(tmp_path / "run")
   summary = train.train_and_evaluate(tiny_config(), workdir, config_path=CONFIG, progress=False)

@@ -45,6 +45,7 @@ def test_bad_input():
     detector(np.zeros((1, 30, 30), np.uint8))
 
 
+@pytest.mark.heavy
 def test_trained_workdir_drives_model_hog(tmp_path, monkeypatch, lfw_photos):
   """Two training steps of experiments/face_detector_lfw.py, then face_locations(model='hog') restores them."""
   import os

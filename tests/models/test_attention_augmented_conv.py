@@ -82,6 +82,7 @@ def test_layer_shapes_parameters_and_errors():
     aa.AttentionAugmentedConv(4, key_features=8, value_features=4, num_heads=2).init(jax.random.key(0), x)
 
 
+@pytest.mark.heavy
 def test_resnet18_aa_augments_the_last_stages_and_trains():
   model = models.get_model("resnet18_aa", num_classes=3, width=8, cifar_stem=True,
                            block=lambda *a, **k: aa.AABasicBlock(*a, min_features=32, num_heads=2, **k))

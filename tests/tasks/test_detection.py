@@ -111,6 +111,7 @@ def tiny_shapes(tmp_path_factory):
   return sources
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("experiment", sorted(TINY_RUNS))
 def test_experiment_trains_two_steps_and_draws_predictions(experiment, tiny_shapes, tmp_path, monkeypatch):
   config = config_lib.load_config(os.path.join(REPO, "experiments", experiment), TINY_RUNS[experiment] + [

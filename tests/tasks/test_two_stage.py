@@ -113,6 +113,7 @@ def _mock_coco_record(rng, image_id):
                       "id": np.arange(3, dtype=np.int64)}}
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("experiment,make_record", [("faster_rcnn_voc.py", _mock_voc_record),
                                                     ("faster_rcnn_coco.py", _mock_coco_record)])
 def test_recipes_on_mock_records(experiment, make_record):
@@ -187,6 +188,7 @@ def tiny_data_source(tiny_shapes):
   return data_source
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("experiment", sorted(TINY_RUNS))
 def test_experiment_trains_two_steps_and_draws_predictions(experiment, tiny_shapes, tmp_path, monkeypatch):
   config = config_lib.load_config(os.path.join(REPO, "experiments", experiment), TINY_RUNS[experiment] + [
@@ -212,6 +214,7 @@ def test_experiment_trains_two_steps_and_draws_predictions(experiment, tiny_shap
   assert expected <= logged
 
 
+@pytest.mark.heavy
 def test_fast_rcnn_trains_and_evaluates_on_cached_selective_search_proposals(tiny_shapes_builder, tiny_shapes,
                                                                              tmp_path, monkeypatch):
   # The experiment's default: proposals from the selective search caches of train[:12] and test.

@@ -108,6 +108,7 @@ def test_integrated_gradients_completeness_for_nonlinear_models():
   assert abs(fine.gap) < abs(coarse.gap)  # Finer quadrature, smaller completeness error.
 
 
+@pytest.mark.heavy
 def test_walk_of_untrained_models_writes_a_gif(tmp_path):
   autoencoder = xray_autoencoder.XrayAutoencoder(features=(8, 8), latent_features=4)
   image = jnp.asarray(RNG.uniform(-1024, 1024, size=(16, 16, 1)), jnp.float32)
