@@ -40,6 +40,18 @@ def checkpoint_steps(workdir: str) -> list[int]:
   return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
 
 
+def resolve_step(workdir: str, step: Optional[int] = None) -> int:
+  """``step`` if ``workdir`` saved it, the latest saved step if ``step`` is None; else FileNotFoundError."""
+  steps = checkpoint_steps(workdir)
+  if not steps:
+    raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')!r}")
+  if step is None:
+    return steps[-1]
+  if step not in steps:
+    raise FileNotFoundError(f"no checkpoint at step {step} in {workdir!r}; saved steps: {steps}")
+  return step
+
+
 def load_run(workdir: str, step: Optional[int] = None) -> Run:
   """The model, task and variables of ``workdir`` at checkpoint ``step`` (default: the latest)."""
   config_path = os.path.join(workdir, "config.json")
@@ -47,13 +59,7 @@ def load_run(workdir: str, step: Optional[int] = None) -> Run:
     raise FileNotFoundError(f"{config_path!r} does not exist: is {workdir!r} a jvision.train workdir?")
   with open(config_path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  steps = checkpoint_steps(workdir)
-  if not steps:
-    raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')!r}")
-  if step is None:
-    step = steps[-1]
-  elif step not in steps:
-    raise FileNotFoundError(f"no checkpoint at step {step} in {workdir!r}; saved steps: {steps}")
+  step = resolve_step(workdir, step)
   state = checkpointing.load_state(os.path.join(workdir, "checkpoints"), step)
   variables = {"params": state["params"], **(state.get("model_state") or {})}
   task = tasks.get_task(config.task.name, **{k: v for k, v in config.task.items() if k != "name"})

@@ -86,11 +86,15 @@ class Experiment:
   @functools.cached_property
   def state_sharding(self) -> Any:
     """The ``NamedSharding`` of every array of the train state (``jvision.sharding.state_shardings``)."""
-    rng = jax.random.PRNGKey(0)
-    annotations = sharding.annotated_specs(jax.eval_shape(lambda r: init_variables(self, r), rng)["params"])
+    def boxed_params_and_state(rng):  # One trace of ``init`` gives both.
+      boxed = init_variables(self, rng)
+      return boxed["params"], create_train_state(self, rng, nn.meta.unbox(boxed))
+
+    boxed_params, abstract_state = jax.eval_shape(boxed_params_and_state, jax.random.PRNGKey(0))
     return sharding.state_shardings(
-        jax.eval_shape(lambda r: create_train_state(self, r), rng), self.mesh,
-        strategy=self.config.get("param_sharding", config_lib.DEFAULTS["param_sharding"]), annotations=annotations,
+        abstract_state, self.mesh,
+        strategy=self.config.get("param_sharding", config_lib.DEFAULTS["param_sharding"]),
+        annotations=sharding.annotated_specs(boxed_params),
         fsdp_min_size=self.config.get("fsdp_min_size", config_lib.DEFAULTS["fsdp_min_size"]))
 
 
@@ -365,14 +369,22 @@ def compile_for_one_call(jitted, *args):
   return jitted.lower(*args).compile(compiler_options=options)
 
 
+def _jit_init(exp: Experiment) -> Callable:
+  return jax.jit(lambda rng, v: create_train_state(exp, rng, v), out_shardings=exp.state_sharding)
+
+
+def init_state(exp: Experiment) -> TrainState:
+  """A fresh state, laid out over the mesh: ``config.seed``'s initialization, or the pretrained variables."""
+  init, rng = _jit_init(exp), jax.random.PRNGKey(exp.config.seed)
+  return compile_for_one_call(init, rng, exp.pretrained_variables)(rng, exp.pretrained_variables)
+
+
 def restore_or_init(exp: Experiment, checkpointer: checkpointing.Checkpointer):
-  """The latest checkpoint's ``(state, data_state, step)``, or a fresh state."""
-  init = jax.jit(lambda rng, v: create_train_state(exp, rng, v), out_shardings=exp.state_sharding)
-  rng = jax.random.PRNGKey(exp.config.seed)
+  """The latest checkpoint's ``(state, data_state, step)``, or a fresh state (``init_state``)."""
   latest = checkpointer.latest_step()
   if latest is None:
-    return compile_for_one_call(init, rng, exp.pretrained_variables)(rng, exp.pretrained_variables), None, 0
-  abstract = jax.eval_shape(init, rng, exp.pretrained_variables)
+    return init_state(exp), None, 0
+  abstract = jax.eval_shape(_jit_init(exp), jax.random.PRNGKey(exp.config.seed), exp.pretrained_variables)
   abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract,
                           exp.state_sharding)
   state, data_state = checkpointer.restore(latest, abstract)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jvision import checkpointing, data, models, tasks
+from jvision import checkpointing, data, models, restore, tasks
 from jvision.data import pipeline, shapes_scenes
 from jvision.metrics.retrieval import retrieval_metrics
 
@@ -92,20 +92,12 @@ def shapes_prompts() -> dict[str, tuple[Sequence[str], list[str]]]:
   }
 
 
-def latest_step(checkpoint_dir: str) -> int:
-  steps = [int(name) for name in os.listdir(checkpoint_dir) if name.isdigit()] if os.path.isdir(
-      checkpoint_dir) else []
-  if not steps:
-    raise FileNotFoundError(f"no checkpoint in {checkpoint_dir!r}")
-  return max(steps)
-
-
 def evaluate_shapes_run(workdir: str, step: Optional[int] = None, batch_size: int = 200) -> dict[str, float]:
   """Zero-shot shape/colour accuracy (all, held-out combinations) and retrieval recall of a shapes run."""
   with open(os.path.join(workdir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
   checkpoint_dir = os.path.join(workdir, "checkpoints")
-  step = latest_step(checkpoint_dir) if step is None else step
+  step = restore.resolve_step(workdir, step)
   state = checkpointing.load_state(checkpoint_dir, step)
   variables = {"params": state["params"], **state.get("model_state", {})}
   task_kwargs = {k: v for k, v in config.task.items() if k != "name"}

@@ -41,8 +41,7 @@ def pipeline_examples_per_second(exp: train.Experiment, batches: int) -> tuple[f
 
 def step_examples_per_second(exp: train.Experiment, local_batch: dict, steps: int) -> float:
   """Examples/s of the trainer's jitted step on one fixed batch (compilation and one step excluded)."""
-  state = jax.jit(lambda rng: train.create_train_state(exp, rng), out_shardings=exp.state_sharding)(
-      jax.random.PRNGKey(exp.config.seed))
+  state = train.init_state(exp)
   batch = train.global_batch(exp, local_batch)
   step = train.make_jit_train_step(exp).lower(state, batch).compile()
   _, _, seconds = flops.time_steps(step, state, batch, steps, warmup_steps=1)

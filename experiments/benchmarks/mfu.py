@@ -96,8 +96,7 @@ def measure(name: str, dtype: str, batch_size: int, image_size: int, steps: int,
   task, model, schedule, tx = train.build_task_model_optimizer(config, mesh)
   source = [synthetic_example(config.task.name, image_size)]
   exp = train.Experiment(config, task, model, tx, schedule, mesh, train_source=source, eval_source=source)
-  state = jax.jit(lambda rng: train.create_train_state(exp, rng), out_shardings=exp.state_sharding)(
-      jax.random.PRNGKey(config.seed))
+  state = train.init_state(exp)
   example = task.preprocess_train(source[0], np.random.default_rng(0))
   batch = train.global_batch(exp, pipeline.stack_examples([example] * batch_size))
   compiled = train.make_jit_train_step(exp).lower(state, batch).compile()

@@ -34,6 +34,16 @@ SCALAR_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR1
 MASK_METRICS = tuple(f"mask_{name}" for name in SCALAR_METRICS[:9])
 
 
+def resolve_class_names(num_classes: int, class_names: Optional[Sequence[str]]) -> tuple[str, ...]:
+  """``class_names`` as a tuple (default ``"0"``, ``"1"``, ...), checked against ``num_classes`` (>= 1)."""
+  if num_classes < 1:
+    raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+  names = tuple(class_names) if class_names else tuple(str(i) for i in range(num_classes))
+  if len(names) != num_classes:
+    raise ValueError(f"{len(names)} class_names for {num_classes} classes")
+  return names
+
+
 class DetectionPictureEvaluator:
   """``DetectionEvaluator`` over eval outputs with a ``mask``, keeping a few pictures of the predictions.
 
@@ -111,17 +121,13 @@ class DetectionTask:
                lambda_coord: float = 5.0, lambda_noobj: float = 0.5):
     if family not in FAMILIES:
       raise ValueError(f"unknown detector family {family!r}; known: {', '.join(FAMILIES)}")
-    if num_classes < 1:
-      raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    self.class_names = resolve_class_names(num_classes, class_names)
     self.family = family
     self.dataset = dataset
     self.adapter = adapters.get_adapter(dataset)
     self.num_classes = num_classes
     self.image_size = image_size
     self.mean, self.std = tuple(mean), tuple(std)
-    self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(num_classes))
-    if len(self.class_names) != num_classes:
-      raise ValueError(f"{len(self.class_names)} class_names for {num_classes} classes")
     self.num_pictures = num_pictures
     self.neg_pos_ratio, self.iou_threshold = neg_pos_ratio, iou_threshold
     self.lambda_coord, self.lambda_noobj = lambda_coord, lambda_noobj

@@ -24,7 +24,7 @@ from jvision.data import box_transforms as bt
 from jvision.losses import detection as detection_losses
 from jvision.metrics.accumulators import SumEvaluator
 from jvision.ops import boxes as box_ops
-from jvision.tasks.detection import DetectionPictureEvaluator
+from jvision.tasks.detection import DetectionPictureEvaluator, resolve_class_names
 
 LOCALIZATION_METRICS = ("mean_iou", "class_accuracy", "localization_accuracy")
 
@@ -73,9 +73,7 @@ class LocalizationTask:
     self.train_size, self.eval_size = train_size, eval_size
     self.box_weight = box_weight
     self.mean, self.std = tuple(mean), tuple(std)
-    self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(num_classes))
-    if len(self.class_names) != num_classes:
-      raise ValueError(f"{len(self.class_names)} class_names for {num_classes} classes")
+    self.class_names = resolve_class_names(num_classes, class_names)
     self.num_pictures = num_pictures
     if not 0.0 <= background_fraction < 1.0:
       raise ValueError(f"background_fraction must be in [0, 1), got {background_fraction}")

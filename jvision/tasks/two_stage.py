@@ -43,7 +43,7 @@ from jvision.data import box_transforms as bt
 from jvision.losses import rcnn as rcnn_losses
 from jvision.ops.masks import paste_masks
 from jvision.ops.proposals import jittered_gt_proposals
-from jvision.tasks.detection import DetectionPictureEvaluator
+from jvision.tasks.detection import DetectionPictureEvaluator, resolve_class_names
 
 FAMILIES = ("faster_rcnn", "fast_rcnn")
 PROPOSAL_SOURCES = ("batch", "jittered_gt")
@@ -76,8 +76,7 @@ class TwoStageDetectionTask:
                rpn_positive_fraction: float = 0.5, masks: bool = False):
     if family not in FAMILIES:
       raise ValueError(f"unknown two-stage family {family!r}; known: {', '.join(FAMILIES)}")
-    if num_classes < 1:
-      raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    self.class_names = resolve_class_names(num_classes, class_names)
     if masks and family != "faster_rcnn":
       raise ValueError(f"masks=True (Mask R-CNN) needs family 'faster_rcnn', got {family!r}")
     if family == "fast_rcnn":
@@ -94,9 +93,6 @@ class TwoStageDetectionTask:
     self.num_classes = num_classes
     self.image_size = image_size
     self.mean, self.std = tuple(mean), tuple(std)
-    self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(num_classes))
-    if len(self.class_names) != num_classes:
-      raise ValueError(f"{len(self.class_names)} class_names for {num_classes} classes")
     self.num_pictures = num_pictures
     self.proposals, self.num_proposals = proposals, num_proposals
     self.rpn_samples, self.rpn_positive_fraction = rpn_samples, rpn_positive_fraction
