@@ -5,8 +5,10 @@ r"""OverFeat localization on the embedded ``shapes/single`` dataset (one shape p
 
 Trains on 64 px object-centred windows, as the paper trains on object-centred crops: a square around the
 object, 1.3-2.2x its longer side, placed at random where it holds the whole object, flipped
-(``augment="object"``). Evaluates the whole test scenes with the paper's multi-scale inference (the image
-resized to 64 ... 224 px in steps of 32: 1 + 9 + 25 + 49 + 81 + 121 windows at stride 16) and the greedy merge. Reports
+(``augment="object"``), and on background windows (a quarter of them, ``task.background_fraction``: at most
+a fifth of the object inside) labelled with the model's extra "no object" class (``model.background``).
+Evaluates the whole test scenes with the paper's multi-scale inference (the image resized to 64 ... 224 px in
+steps of 32: 1 + 9 + 25 + 49 + 81 + 121 windows at stride 16) and the greedy merge. Reports
 ``mean_iou``, ``class_accuracy`` and ``localization_accuracy`` (right class and IoU >= 0.5) plus COCO/VOC
 AP, and draws ``predictions.png``. Goal: localization accuracy >= 0.95.
 Status: goal NOT reached. 6,000 steps with background windows (25%) and scales up to 224 px (2,721 s on a

@@ -90,6 +90,14 @@ def random_horizontal_flip(example: dict, rng: np.random.Generator, probability:
   return horizontal_flip(example) if rng.random() < probability else example
 
 
+def clip_to_window(boxes: np.ndarray, window: Sequence[float]) -> np.ndarray:
+  """Boxes ``[n, 4]`` clipped to the window (x1, y1, x2, y2); a box outside it gets zero area."""
+  x1, y1, x2, y2 = window
+  boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+  return np.stack([np.clip(boxes[:, 0], x1, x2), np.clip(boxes[:, 1], y1, y2),
+                   np.clip(boxes[:, 2], x1, x2), np.clip(boxes[:, 3], y1, y2)], axis=-1)
+
+
 def crop(example: dict, window: Sequence[int], *, keep: str = "overlap", min_visible_fraction: float = 0.0
          ) -> dict:
   """Crops to the integer window (x1, y1, x2, y2), clipping boxes and dropping objects that leave it.
@@ -104,8 +112,7 @@ def crop(example: dict, window: Sequence[int], *, keep: str = "overlap", min_vis
   if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
     raise ValueError(f"crop window {tuple(window)} is not inside the {height}x{width} image")
   boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
-  clipped = np.stack([np.clip(boxes[:, 0], x1, x2), np.clip(boxes[:, 1], y1, y2),
-                      np.clip(boxes[:, 2], x1, x2), np.clip(boxes[:, 3], y1, y2)], axis=-1)
+  clipped = clip_to_window(boxes, (x1, y1, x2, y2))
   clipped_area = box_areas(clipped)
   if keep == "overlap":
     kept = (clipped_area > 0) & (clipped_area >= min_visible_fraction * box_areas(boxes))
@@ -144,6 +151,14 @@ def random_crop(example: dict, rng: np.random.Generator, scale=(0.3, 1.0), ratio
   return crop(example, window, keep="overlap", min_visible_fraction=min_visible_fraction)
 
 
+def random_square_window(rng: np.random.Generator, height: int, width: int, scale=(0.3, 1.0)
+                         ) -> tuple[int, int, int, int]:
+  """A square (x1, y1, x2, y2) of side ``U(scale)`` times the shorter image side, placed uniformly inside."""
+  side = max(int(round(rng.uniform(*scale) * min(height, width))), 1)
+  left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+  return left, top, left + side, top + side
+
+
 def random_object_crop(example: dict, rng: np.random.Generator, context=(1.3, 2.2)) -> dict:
   """A square window around one random object, its side the object's longer side times ``U(context)``.
 
@@ -158,9 +173,7 @@ def random_object_crop(example: dict, rng: np.random.Generator, context=(1.3, 2.
   boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
   height, width = example["image"].shape[:2]
   if len(boxes) == 0:
-    side = max(int(round(rng.uniform(0.3, 1.0) * min(height, width))), 1)
-    left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
-    return crop(example, (left, top, left + side, top + side), keep="overlap")
+    return crop(example, random_square_window(rng, height, width, (0.3, 1.0)), keep="overlap")
   x1, y1, x2, y2 = boxes[int(rng.integers(len(boxes)))]
   side = max(x2 - x1, y2 - y1, 1.0) * rng.uniform(*context)
   side = int(min(max(round(side), 1), height, width))
@@ -190,12 +203,9 @@ def random_background_crop(example: dict, rng: np.random.Generator, scale=(0.25,
   boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
   areas = np.maximum(box_areas(boxes), 1e-6)
   for _ in range(max_trials):
-    side = max(int(round(rng.uniform(*scale) * min(height, width))), 1)
-    left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
-    window = np.array([left, top, left + side, top + side], np.float32)
-    inside = np.concatenate([np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], -1)
-    if np.all(box_areas(inside) <= max_object_fraction * areas):
-      out = crop(example, window.astype(int), keep="overlap")
+    window = random_square_window(rng, height, width, scale)
+    if np.all(box_areas(clip_to_window(boxes, window)) <= max_object_fraction * areas):
+      out = crop(example, window, keep="overlap")
       return select_objects(out, np.zeros(num_objects(out), bool))
   return random_object_crop(example, rng)
 

@@ -16,8 +16,8 @@ two boxes is ``(1 - IoU) + centre distance / mean box side`` (the paper combines
 intersection area without giving units) and merged boxes are score-weighted averages.
 
 ``OverFeat.__call__(images [B, H, W, 3]) -> {"class_logits": [B, h, w, C (+1 with background)], "boxes":
-[B, h, w, C, 4]}`` (boxes as fractions of each window, xyxy); at ``H = W = window_size``, ``h = w = 1``. ``OverFeat.predict(images)`` runs
-the multi-scale inference on ``[B, S, S, 3]`` images and returns one box per image in pixels of ``images``.
+[B, h, w, C, 4]}`` (boxes as fractions of each window, xyxy); at ``H = W = window_size``, ``h = w = 1``.
+``OverFeat.predict(images)`` runs the multi-scale inference on ``[B, S, S, 3]`` images and returns one box per image in pixels of ``images``.
 """
 
 from __future__ import annotations

@@ -116,23 +116,25 @@ class LocalizationTask:
     if outputs["class_logits"].shape[1:3] != (1, 1):
       raise ValueError(f"training images must be one window; the model gave a "
                        f"{outputs['class_logits'].shape[1:3]} map (set train_size to the window size)")
-    classes = self.num_classes + int(self.background_fraction > 0)
+    background = self.background_fraction > 0
+    classes = self.num_classes + int(background)
     if outputs["class_logits"].shape[-1] != classes:
+      needs = (f"{self.num_classes} classes + background: build the model with background=True" if background
+               else f"{self.num_classes} classes")
       raise ValueError(f"the model gives {outputs['class_logits'].shape[-1]} class logits; the task needs "
-                       f"{classes} ({self.num_classes} classes"
-                       + (" + background: build the model with background=True)" if classes > self.num_classes
-                          else ")"))
+                       f"{classes} ({needs})")
     target = batch["box"] / self.train_size
     # Background windows (label num_classes) train the classifier only.
     cross_entropy, squared_error = jax.vmap(detection_losses.overfeat_loss)(
         outputs["class_logits"][:, 0, 0], outputs["boxes"][:, 0, 0], target, batch["label"])
     box_weight = batch["has_object"].astype(jnp.float32)
-    class_weight = box_weight if classes == self.num_classes else jnp.ones_like(box_weight)
-    squared_error = jnp.sum(squared_error * box_weight) / jnp.maximum(box_weight.sum(), 1.0)
-    cross_entropy = jnp.sum(cross_entropy * class_weight) / jnp.maximum(class_weight.sum(), 1.0)
+    class_weight = jnp.ones_like(box_weight) if background else box_weight
+    weighted_mean = lambda values, weight: jnp.sum(values * weight) / jnp.maximum(weight.sum(), 1.0)
+    squared_error = weighted_mean(squared_error, box_weight)
+    cross_entropy = weighted_mean(cross_entropy, class_weight)
     loss = cross_entropy + self.box_weight * squared_error
     correct = jnp.argmax(outputs["class_logits"][:, 0, 0], -1) == batch["label"]
-    accuracy = jnp.sum(correct * class_weight) / jnp.maximum(class_weight.sum(), 1.0)
+    accuracy = weighted_mean(correct, class_weight)
     return loss, ({"loss": loss, "class_loss": cross_entropy, "box_mse": squared_error, "accuracy": accuracy},
                   dict(new_model_state))
 
