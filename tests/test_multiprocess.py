@@ -1,4 +1,8 @@
-"""Two processes on localhost (4 fake CPU devices each, gloo collectives) train like one with 8 devices."""
+"""Two processes on localhost (4 fake CPU devices each, gloo collectives) train like one with 8 devices.
+
+One test, with the model whose loss needs the other process's data (CLIP's contrastive loss gathers the
+embeddings of the global batch): the trainer, input sharding and checkpointing are the same for every model.
+"""
 
 import os
 import shutil
@@ -12,7 +16,7 @@ import pytest
 
 from jvision import config as config_lib, train
 from jvision.data import shapes
-from run_helpers import CONFIG, REPO, TINY, final_params, tiny_config
+from run_helpers import REPO, final_params
 
 
 def free_port():
@@ -27,20 +31,20 @@ CLIP_CONFIG = os.path.join(REPO, "experiments", "clip_shapes_vit.py")
 # stays at round-off (Adam's first steps divide by tiny second moments and magnify it).
 CLIP_TINY = [
     "total_steps=4", "batch_size=32", "model.vision_layers=1", "model.vision_width=32", "log_every_steps=1",
-    "eval_every_steps=4", "eval_batch_size=64", "checkpoint_every_steps=2", "schedule.warmup_steps=1",
-    "async_checkpoints=false", "optimizer.name=momentum", "optimizer.learning_rate=0.05",
+    "eval_every_steps=4", "eval_batch_size=64", "checkpoint_every_steps=2", "keep_checkpoints=2",
+    "schedule.warmup_steps=1", "async_checkpoints=false", "optimizer.name=momentum", "optimizer.learning_rate=0.05",
     "data.eval_split=test[:64]", "data.train_exclude_phrases=()",
 ]
 
 
-def run_two_processes(workdir, *args, timeout=600, config=CONFIG, overrides=(*TINY, "model.dropout_rate=0.0")):
+def run_two_processes(workdir, overrides, timeout=600):
   port = free_port()
   # Four fake devices per process instead of the suite's eight; the other flags stay.
   env = dict(os.environ, XLA_FLAGS=os.environ["XLA_FLAGS"].replace(
       "--xla_force_host_platform_device_count=8", "--xla_force_host_platform_device_count=4"))
   processes = [subprocess.Popen(
-      [sys.executable, "-m", "jvision.train", "--config", config, "--workdir", workdir,
-       *[f"--config.{o}" for o in overrides], *args,
+      [sys.executable, "-m", "jvision.train", "--config", CLIP_CONFIG, "--workdir", workdir,
+       *[f"--config.{o}" for o in overrides],
        "--coordinator_address", f"localhost:{port}", "--num_processes", "2", "--process_id", str(i)],
       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
   outputs = [p.communicate(timeout=timeout) for p in processes]
@@ -51,29 +55,9 @@ def run_two_processes(workdir, *args, timeout=600, config=CONFIG, overrides=(*TI
 
 @pytest.mark.heavy
 def test_two_processes_match_one_process_and_resume_exactly(tmp_path):
-  two, resumed, one = (str(tmp_path / n) for n in ("two", "resumed", "one"))
-  overrides = (*TINY, "model.dropout_rate=0.0", "keep_checkpoints=10", "checkpoint_every_steps=2")
-  outputs = run_two_processes(two, overrides=overrides)
-  # Only process 0 prints the summary and writes metrics.
-  assert "final: step 10" in outputs[0] and "final:" not in outputs[1]
-  # The same run in one process with 8 devices (this test process: the suite's 8 fake devices).
-  train.train_and_evaluate(tiny_config("model.dropout_rate=0.0", "checkpoint_every_steps=10"), one,
-                           progress=False)
-  # Same global batches and math; gloo sums gradients in another order: equal to float32 round-off.
-  a, b = final_params(two, 10), final_params(one, 10)
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), a, b)
-  # Both processes killed right after the step-4 save leave the workdir as it was then: checkpoints 2 and 4.
-  shutil.copytree(os.path.join(two, "checkpoints"), os.path.join(resumed, "checkpoints"),
-                  ignore=lambda _, names: [n for n in names if n.isdigit() and int(n) > 4])
-  assert sorted(int(n) for n in os.listdir(os.path.join(resumed, "checkpoints")) if n.isdigit()) == [2, 4]
-  # Both started again: they resume from step 4, bitwise the uninterrupted 2-process run.
-  run_two_processes(resumed, overrides=overrides)
-  jax.tree.map(np.testing.assert_array_equal, final_params(resumed, 10), a)
-
-
-@pytest.mark.heavy
-def test_clip_two_processes_match_one_process(tmp_path):
-  """The contrastive loss over a global batch split across two processes equals the one-process loss."""
+  """CLIP over a global batch split across two processes: the contrastive loss gathers the embeddings of both,
+  so the two-process run equals the one-process run; both processes killed and started again resume it
+  exactly."""
   # A 64 + 64 scene stand-in for shapes/single_64 (same features), built once for all three runs: TFDS refuses
   # a custom config named like a registered one, so it is built under another name and moved into place.
   data_dir = str(tmp_path / "tfds")
@@ -82,9 +66,19 @@ def test_clip_two_processes_match_one_process(tmp_path):
       file_format="array_record")
   os.rename(os.path.join(data_dir, "shapes", "single_64_small"), os.path.join(data_dir, "shapes", "single_64"))
   overrides = (*CLIP_TINY, f"data.data_dir={data_dir}")
-  two, one = str(tmp_path / "two"), str(tmp_path / "one")
-  outputs = run_two_processes(two, config=CLIP_CONFIG, overrides=overrides)
+  two, resumed, one = (str(tmp_path / n) for n in ("two", "resumed", "one"))
+  outputs = run_two_processes(two, overrides)
+  # Only process 0 prints the summary and writes metrics.
   assert "final: step 4" in outputs[0] and "final:" not in outputs[1]
+  # The same run in one process with 8 devices (this test process: the suite's 8 fake devices).
   train.train_and_evaluate(config_lib.load_config(CLIP_CONFIG, list(overrides)), one, progress=False)
+  # Same global batches and math; gloo sums in another order: equal to float32 round-off.
   a, b = final_params(two, 4), final_params(one, 4)
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), a, b)
+  # Both processes killed right after the step-2 save leave the workdir as it was then: checkpoint 2 only.
+  shutil.copytree(os.path.join(two, "checkpoints"), os.path.join(resumed, "checkpoints"),
+                  ignore=lambda _, names: [n for n in names if n.isdigit() and int(n) > 2])
+  assert sorted(int(n) for n in os.listdir(os.path.join(resumed, "checkpoints")) if n.isdigit()) == [2]
+  # Both started again: they resume from step 2, bitwise the uninterrupted two-process run.
+  run_two_processes(resumed, overrides)
+  jax.tree.map(np.testing.assert_array_equal, final_params(resumed, 4), a)

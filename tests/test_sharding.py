@@ -65,7 +65,7 @@ def vit_config(*overrides, tensor_parallel=False):
   config = tiny_config("total_steps=3", "checkpoint_every_steps=3", "eval_every_steps=3", "log_every_steps=3",
                        "optimizer.name=momentum", "optimizer.learning_rate=0.1", *overrides)
   config.model = ml_collections.ConfigDict(dict(
-      name="vit_tiny", num_classes=10, image_size=8, patch_size=2, width=32, depth=2, num_heads=4, mlp_dim=64,
+      name="vit_tiny", num_classes=10, image_size=8, patch_size=2, width=32, depth=1, num_heads=4, mlp_dim=64,
       tensor_parallel=tensor_parallel))
   return config
 

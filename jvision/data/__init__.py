@@ -20,6 +20,7 @@ EMBEDDED_BUILDERS = {
     "digits": "jvision.data.digits:Digits",
     "shapes": "jvision.data.shapes:Shapes",
     "lfw_faces": "jvision.data.lfw_faces:LfwFaces",
+    "printed_digits": "jvision.data.printed_digits:PrintedDigits",
     "xray_synthetic": "jvision.data.xray_synthetic:XraySynthetic",
 }
 
