@@ -164,13 +164,20 @@ def detection_grid(batch: dict, class_names: Sequence[str], predictions: Optiona
                    mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
                    max_images: int = 16, min_score: float = 0.3) -> np.ndarray:
   """A grid of a pipeline batch: ground-truth masks/segmentation overlaid, ground-truth boxes, and the
-  ``predictions`` (``boxes``, ``labels``, ``scores``, optional ``valid``, each [B, K, ...]) with scores."""
+  ``predictions`` (``boxes``, ``labels``, ``scores``, optional ``valid``, each [B, K, ...]) with scores; with
+  predicted instance ``masks`` [B, K, H, W] (Mask R-CNN), those of the drawn detections are overlaid instead of
+  the ground truth's."""
   pictures = []
   for b in range(min(max_images, len(batch["image"]))):
     picture = to_uint8(batch["image"][b], mean, std)
     if "segmentation" in batch:
       picture = overlay_segmentation(picture, batch["segmentation"][b])
-    if "instance_masks" in batch:
+    if predictions is not None and "masks" in predictions:
+      drawn = np.asarray(predictions["scores"][b]) >= min_score
+      if predictions.get("valid") is not None:
+        drawn &= np.asarray(predictions["valid"][b], bool)
+      picture = overlay_instance_masks(picture, predictions["masks"][b], drawn, predictions["labels"][b])
+    elif "instance_masks" in batch:
       picture = overlay_instance_masks(picture, batch["instance_masks"][b], batch["valid"][b], batch["labels"][b])
     if predictions is None:
       picture = draw_boxes(picture, batch["boxes"][b], batch["labels"][b], class_names=class_names,

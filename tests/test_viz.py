@@ -89,3 +89,21 @@ def test_detection_grid_of_a_batch():
   assert grid.shape == (2 * 18 + 2, 2 * 18 + 2, 3)
   predictions = {"boxes": batch["boxes"], "labels": batch["labels"], "scores": np.array([[0.2]] * 3)}
   assert viz.detection_grid(batch, ["a", "b"], predictions, min_score=0.5).shape == grid.shape
+
+
+def test_detection_grid_overlays_the_masks_of_drawn_detections_only():
+  image = np.zeros((1, 48, 48, 3), np.float32)
+  masks = np.zeros((1, 2, 48, 48), bool)
+  masks[0, 0, 20:40, 20:40] = True  # Detection 0: score 0.9, drawn.
+  masks[0, 1, 2:10, 30:45] = True  # Detection 1: score 0.1, below min_score.
+  batch = {"image": image, "boxes": np.zeros((1, 1, 4), np.float32), "labels": np.zeros((1, 1), np.int64),
+           "valid": np.zeros((1, 1), bool), "instance_masks": np.ones((1, 1, 48, 48), bool)}
+  predictions = {"boxes": np.array([[[20, 20, 40, 40], [2, 30, 10, 45]]], np.float32),
+                 "labels": np.array([[0, 1]]), "scores": np.array([[0.9, 0.1]]), "valid": np.ones((1, 2), bool),
+                 "masks": masks}
+  grid = viz.detection_grid(batch, ["a", "b"], predictions, mean=(0, 0, 0), std=(1, 1, 1), min_score=0.5)
+  cell = grid[2:50, 2:50]
+  colour = viz.palette(256)[1]  # Label 0's mask colour, blended at alpha 0.5 over black.
+  np.testing.assert_allclose(cell[36, 36], colour * 0.5, atol=1)
+  np.testing.assert_array_equal(cell[6, 38], 0)  # Not drawn: no overlay, no box.
+  np.testing.assert_array_equal(cell[12, 10], 0)  # Predicted masks replace the ground truth's overlay.

@@ -72,8 +72,7 @@ class DetectionPictureEvaluator:
     self._with_masks = "masks" in o
     have = sum(len(p["image"]) for p in self._pictures)
     if have < self.num_pictures and "image" in o:
-      self._pictures.append({k: v[:self.num_pictures - have] for k, v in o.items()
-                             if k not in ("masks", "gt_masks")})
+      self._pictures.append({k: v[:self.num_pictures - have] for k, v in o.items() if k != "gt_masks"})
 
   def result(self) -> dict[str, float]:
     result = self.evaluator.result()
@@ -81,7 +80,8 @@ class DetectionPictureEvaluator:
     return {name: float(result[name]) for name in names}
 
   def picture(self) -> np.ndarray:
-    """A uint8 grid of the kept images with their predicted boxes (scores >= ``min_score``)."""
+    """A uint8 grid of the kept images with their predicted boxes (scores >= ``min_score``) and, for Mask
+    R-CNN, those detections' pasted masks."""
     if not self._pictures:
       raise ValueError("no images were added")
     kept = {k: np.concatenate([p[k] for p in self._pictures]) for k in self._pictures[0]}
@@ -89,6 +89,8 @@ class DetectionPictureEvaluator:
              "valid": kept["gt_valid"]}
     predictions = {"boxes": kept["boxes"], "labels": kept["classes"], "scores": kept["scores"],
                    "valid": kept["valid"]}
+    if "masks" in kept:
+      predictions["masks"] = kept["masks"]
     return viz.detection_grid(batch, self.class_names, predictions, mean=self.mean, std=self.std,
                               max_images=self.num_pictures, min_score=self.min_score)
 
