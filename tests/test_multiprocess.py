@@ -1,7 +1,9 @@
 """Two processes on localhost (4 fake CPU devices each, gloo collectives) train like one with 8 devices.
 
-One test, with the model whose loss needs the other process's data (CLIP's contrastive loss gathers the
-embeddings of the global batch): the trainer, input sharding and checkpointing are the same for every model.
+The CNN (batch statistics and gradients reduced across the processes) and CLIP (its contrastive loss gathers
+the embeddings of the global batch, so each process's loss needs the other's data); the resume after both
+processes are killed is checked once, on CLIP: the trainer, input sharding and checkpointing are the same for
+every model.
 """
 
 import os
@@ -16,7 +18,7 @@ import pytest
 
 from jvision import config as config_lib, train
 from jvision.data import shapes
-from run_helpers import REPO, final_params
+from run_helpers import CONFIG, REPO, TINY, final_params, tiny_config
 
 
 def free_port():
@@ -37,13 +39,13 @@ CLIP_TINY = [
 ]
 
 
-def run_two_processes(workdir, overrides, timeout=600):
+def run_two_processes(workdir, overrides, config=CLIP_CONFIG, timeout=600):
   port = free_port()
   # Four fake devices per process instead of the suite's eight; the other flags stay.
   env = dict(os.environ, XLA_FLAGS=os.environ["XLA_FLAGS"].replace(
       "--xla_force_host_platform_device_count=8", "--xla_force_host_platform_device_count=4"))
   processes = [subprocess.Popen(
-      [sys.executable, "-m", "jvision.train", "--config", CLIP_CONFIG, "--workdir", workdir,
+      [sys.executable, "-m", "jvision.train", "--config", config, "--workdir", workdir,
        *[f"--config.{o}" for o in overrides],
        "--coordinator_address", f"localhost:{port}", "--num_processes", "2", "--process_id", str(i)],
       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
@@ -51,6 +53,19 @@ def run_two_processes(workdir, overrides, timeout=600):
   for p, (out, err) in zip(processes, outputs):
     assert p.returncode == 0, err[-3000:]
   return [out for out, _ in outputs]
+
+
+@pytest.mark.heavy
+def test_cnn_two_processes_match_one_process(tmp_path):
+  """The CNN of the Quickstart on digits, 4 steps: BatchNorm statistics and gradients are means over both
+  processes' devices."""
+  overrides = ("total_steps=4", "model.dropout_rate=0.0", "checkpoint_every_steps=4", "eval_every_steps=4")
+  two, one = str(tmp_path / "two"), str(tmp_path / "one")
+  outputs = run_two_processes(two, (*TINY, *overrides), config=CONFIG)
+  assert "final: step 4" in outputs[0] and "final:" not in outputs[1]
+  train.train_and_evaluate(tiny_config(*overrides), one, progress=False)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), final_params(two, 4),
+               final_params(one, 4))
 
 
 @pytest.mark.heavy
