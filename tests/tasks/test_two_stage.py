@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jvision import config as config_lib, models, tasks, train
+from jvision import config as config_lib, evaluate, models, tasks, train
 from jvision.data import shapes
 from jvision.ops import boxes as box_ops
 from jvision.proposals import cache as proposal_cache
@@ -209,6 +209,12 @@ def test_experiment_trains_two_steps_and_draws_predictions(experiment, tiny_shap
     expected.add("train/mask_loss")
     for name in ("mask_AP", "mask_AP50", "mask_AR100"):
       assert 0.0 <= summary[f"eval/{name}"] <= 1.0, name
+    # jvision.evaluate re-evaluates the checkpoint to the same numbers and redraws predictions.png.
+    os.remove(tmp_path / "predictions.png")
+    again = evaluate.evaluate_checkpoint(config, str(tmp_path), devices=train.jax.devices()[:1],
+                                         picture_dir=str(tmp_path))
+    assert os.path.exists(tmp_path / "predictions.png")
+    np.testing.assert_allclose(again["eval/mask_AP"], summary["eval/mask_AP"])
   else:
     assert "eval/mask_AP" not in summary
   assert expected <= logged
