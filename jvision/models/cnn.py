@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jvision.models import layers
+from jvision.ops.pool import max_pool
 
 ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
     "relu": nn.relu,
@@ -84,7 +85,7 @@ class CNN(nn.Module):
                            param_dtype=self.param_dtype, name=f"bn{block}_{i}")(x)
         x = act(x)
       if self.pooling == "max":
-        x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+        x = max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
       elif self.pooling == "avg":
         x = nn.avg_pool(x, (2, 2), strides=(2, 2), padding="SAME")
     x = jnp.mean(x, axis=(1, 2)) if self.global_pool else x.reshape((x.shape[0], -1))

@@ -22,6 +22,7 @@ from flax import linen as nn
 
 from jvision import models, registry
 from jvision.models import inputs
+from jvision.ops.pool import max_pool
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
 BACKBONES = ("simple",) + RESNETS
@@ -79,7 +80,7 @@ class DetectionBackbone(nn.Module):
       if stage == 0:
         x = conv(width, stride=2, name="stem")(x, train)
       else:
-        x = nn.max_pool(x, (2, 2), (2, 2), padding="SAME")
+        x = max_pool(x, (2, 2), (2, 2), padding="SAME")
         x = conv(width, name=f"stage{stage}_conv1")(x, train)
       x = conv(width, name=f"stage{stage}_conv2")(x, train)
       features[f"c{stage + 1}"] = x

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jvision.ops import boxes as box_ops
+from jvision.ops.pool import max_pool
 
 
 def match_scores(boxes):
@@ -126,7 +127,7 @@ class OverFeat(nn.Module):
                                                         name=f"stage{stage}_conv1")(x)))
       x = nn.relu(norm(name=f"stage{stage}_bn2")(conv(width, (3, 3), padding="SAME", use_bias=False,
                                                         name=f"stage{stage}_conv2")(x)))
-      x = nn.max_pool(x, (2, 2), (2, 2))
+      x = max_pool(x, (2, 2), (2, 2))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     span = self.window_size // self.stride
     # The first "fully connected" layer as a span x span VALID convolution: one output per window.

@@ -29,6 +29,7 @@ from flax import linen as nn
 
 from jvision.ops import anchors, boxes as box_ops
 from jvision.ops.nms import batched_nms, gather_kept
+from jvision.ops.pool import max_pool
 
 BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # SSD's variances (0.1, 0.1, 0.2, 0.2) as encode_boxes weights.
 
@@ -152,7 +153,7 @@ class SSD(nn.Module):
       if stage == 0:
         x = conv(width, stride=2, name="stem")(x, train)
       else:
-        x = nn.max_pool(x, (2, 2), (2, 2), padding="SAME")
+        x = max_pool(x, (2, 2), (2, 2), padding="SAME")
         x = conv(width, name=f"stage{stage}_conv1")(x, train)
       x = conv(width, name=f"stage{stage}_conv2" if stage else "stem_conv2")(x, train)
     sources = [x]

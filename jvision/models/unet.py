@@ -20,6 +20,7 @@ from flax import linen as nn
 
 from jvision.models import inputs
 from jvision.models.upsampling import ConvTranspose2d
+from jvision.ops.pool import max_pool
 
 Dtype = Any
 
@@ -79,7 +80,7 @@ class UNet(nn.Module):
     for level in range(self.depth):
       if level > 0:
         skips.append(x)
-        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = max_pool(x, (2, 2), (2, 2))
       if level == self.depth - 1 and self.dropout_rate:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
       x = block(self.width * 2**level, name=f"down{level}")(x, train)

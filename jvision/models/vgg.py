@@ -20,6 +20,7 @@ import numpy as np
 from flax import linen as nn
 
 from jvision.models import inputs, layers
+from jvision.ops.pool import max_pool
 
 Dtype = Any
 
@@ -72,7 +73,7 @@ class VGG(nn.Module):
                            param_dtype=self.param_dtype, name=f"bn{b}_{i}")(x)
         x = nn.relu(x)
         features[f"conv{b}_{i}"] = x
-      x = nn.max_pool(x, (2, 2), (2, 2))
+      x = max_pool(x, (2, 2), (2, 2))
       features[f"pool{b}"] = x
     if self.pool_to is not None:
       x = adaptive_average_pool(x, self.pool_to)

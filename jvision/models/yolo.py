@@ -28,6 +28,7 @@ from flax import linen as nn
 
 from jvision.ops import anchors
 from jvision.ops.nms import batched_nms, gather_kept
+from jvision.ops.pool import max_pool
 
 
 def decode_detections(predictions, num_boxes: int, image_size: int, *, score_threshold: float = 0.005,
@@ -114,7 +115,7 @@ class YOLO(nn.Module):
     x = images.astype(self.dtype)
     for stage, width in enumerate(self.base_widths):
       if stage:
-        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = max_pool(x, (2, 2), (2, 2))
       x = self._conv_bn(x, width, train, f"stage{stage}_conv1", stride=2 if stage == 0 else 1)
       x = self._conv_bn(x, width, train, f"stage{stage}_conv2")
     for layer in range(self.head_convs):

@@ -13,6 +13,7 @@ from flax import linen as nn
 
 from jvision.models.segmentation import blocks
 from jvision.models.segmentation.base import SegmentationModel
+from jvision.ops.pool import max_pool
 
 
 class PAN(SegmentationModel):
@@ -29,9 +30,9 @@ class PAN(SegmentationModel):
     main = self._conv(c, 1, "fpa_main", train, x)
     pooled = self._conv(c, 1, "fpa_pool", train, jnp.mean(x, axis=(1, 2), keepdims=True), batch_norm=False)
     # Down path: 7x7, 5x5, 3x3 at strides 2, 4, 8 (clamped for small maps).
-    d1 = self._conv(1, 7, "fpa_down1", train, nn.max_pool(x, (2, 2), (2, 2)) if height >= 2 else x)
-    d2 = self._conv(1, 5, "fpa_down2", train, nn.max_pool(d1, (2, 2), (2, 2)) if d1.shape[1] >= 2 else d1)
-    d3 = self._conv(1, 3, "fpa_down3", train, nn.max_pool(d2, (2, 2), (2, 2)) if d2.shape[1] >= 2 else d2)
+    d1 = self._conv(1, 7, "fpa_down1", train, max_pool(x, (2, 2), (2, 2)) if height >= 2 else x)
+    d2 = self._conv(1, 5, "fpa_down2", train, max_pool(d1, (2, 2), (2, 2)) if d1.shape[1] >= 2 else d1)
+    d3 = self._conv(1, 3, "fpa_down3", train, max_pool(d2, (2, 2), (2, 2)) if d2.shape[1] >= 2 else d2)
     d3 = self._conv(1, 3, "fpa_down3b", train, d3)
     d2 = self._conv(1, 5, "fpa_down2b", train, d2)
     d1 = self._conv(1, 7, "fpa_down1b", train, d1)

@@ -1,0 +1,88 @@
+"""Max pooling whose backward pass avoids XLA's select-and-scatter on CPU.
+
+``flax.linen.max_pool`` lowers to ``reduce_window``, whose gradient is XLA's select-and-scatter: on the CPU
+backend that one op took several times the rest of the pooling (2x2/2 pooling of ``[128, 32, 32, 32]``,
+forward and gradient, ``python experiments/benchmarks/pool_paths.py``). When the windows tile the input
+exactly (window == strides, the map divisible by the window, no padding), each window is a slice of a
+reshaped array: ``max_pool`` moves the window's elements to a last axis, takes their maximum and the index of
+the first maximum (``argmax``), and its custom gradient sends each output's cotangent to that index (a
+one-hot product and the inverse reshape, which XLA fuses). The first maximum is the element XLA's
+select-and-scatter picks too, so values and gradients equal flax's bit for bit, ties included.
+
+The gradient deliberately does not compare the input with the pooled maximum (what ``jnp.max``'s own
+gradient does): XLA may compute the input twice, in two fusions that round differently, and then no element
+equals the maximum and the gradient is 0/0 (seen as NaN in the YOLO overfitting test with XLA optimizations
+off). Every other case (overlapping windows, padding that is not zero, another backend) goes to
+``flax.linen.max_pool`` unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+from jax import lax
+
+
+def _tiles_exactly(shape: Sequence[int], window: Sequence[int], strides: Sequence[int],
+                   padding: Union[str, Sequence[tuple[int, int]]]) -> bool:
+  if len(shape) != len(window) + 2 or tuple(window) != tuple(strides):
+    return False
+  spatial = shape[1:-1]
+  if any(size % k for size, k in zip(spatial, window)):
+    return False
+  pads = lax.padtype_to_pads(spatial, window, strides, padding) if isinstance(padding, str) else padding
+  return all(tuple(p) == (0, 0) for p in pads)
+
+
+def _windows_last_permutation(num_spatial: int) -> tuple[int, ...]:
+  """For ``[B, s1 / k1, k1, ..., sn / kn, kn, C]``: the order ``[B, s1 / k1, ..., sn / kn, C, k1, ..., kn]``."""
+  outer = tuple(range(1, 2 * num_spatial, 2))
+  return (0, *outer, 2 * num_spatial + 1, *(axis + 1 for axis in outer))
+
+
+def _split_windows(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
+  """``[B, *spatial, C]`` -> ``[B, *outputs, C, K]``: each window's ``K = prod(window)`` elements last."""
+  split = [x.shape[0]]
+  for size, k in zip(x.shape[1:-1], window):
+    split += [size // k, k]
+  windows = x.reshape(*split, x.shape[-1]).transpose(_windows_last_permutation(len(window)))
+  return windows.reshape(*windows.shape[:len(window) + 2], -1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _tiled_max_pool(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
+  return _split_windows(x, window).max(axis=-1)
+
+
+def _tiled_max_pool_forward(x, window):
+  windows = _split_windows(x, window)
+  first = jnp.argmax(windows, axis=-1)
+  return jnp.take_along_axis(windows, first[..., None], axis=-1)[..., 0], first
+
+
+def _tiled_max_pool_backward(window, first, cotangent):
+  batch, *outputs, channels = first.shape
+  shape = (batch, *(size * k for size, k in zip(outputs, window)), channels)
+  onehot = (first[..., None] == jnp.arange(int(np.prod(window)))).astype(cotangent.dtype)
+  windows = (onehot * cotangent[..., None]).reshape(*first.shape, *window)
+  inverse = np.argsort(_windows_last_permutation(len(window)))
+  return (windows.transpose(inverse).reshape(shape),)
+
+
+_tiled_max_pool.defvjp(_tiled_max_pool_forward, _tiled_max_pool_backward)
+
+
+def max_pool(x: jax.Array, window_shape: Sequence[int], strides: Optional[Sequence[int]] = None,
+             padding: Union[str, Sequence[tuple[int, int]]] = "VALID") -> jax.Array:
+  """``flax.linen.max_pool`` (``[B, *spatial, C]``); through ``_tiled_max_pool`` when the windows tile ``x``
+  on CPU (module docstring)."""
+  window = tuple(window_shape)
+  strides = tuple(strides) if strides is not None else (1,) * len(window)
+  if jax.default_backend() != "cpu" or not _tiles_exactly(x.shape, window, strides, padding):
+    return nn.max_pool(x, window, strides=strides, padding=padding)
+  return _tiled_max_pool(x, window)
