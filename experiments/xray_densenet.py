@@ -8,6 +8,10 @@ label smoothing (``ones_smoothed``); images in the torchxrayvision range [-1024,
 test split's ground-truth labels. Prints per-pathology ROC AUC, mean AUC and mean PR AUC. Goal: mean AUC >=
 0.9. Other policies: ``--config.task.uncertainty_policy=ignore|zeros|ones|zeros_smoothed`` (``multiclass``
 also needs ``--config.model.num_classes=15``).
+
+Measured (1,500 steps, 2,252 s on the 2-core CPU shared with another training run): mean AUC 0.977, mean PR
+AUC 0.963 (goal met; 0.946 at step 500, 0.968 at step 1,000); Cardiomegaly 1.000, Effusion 0.989, Nodule
+0.899, Mass 0.998, Consolidation 0.997.
 """
 
 import ml_collections
