@@ -1,4 +1,5 @@
-"""Datasets: embedded TFDS builders (built locally from code, no download) and standard TFDS datasets.
+"""Datasets: embedded TFDS builders (built locally from code, no download), standard TFDS datasets, and
+datasets read from the user's files (``FILE_SOURCES``: CheXpert).
 
 ``data_source(name, split)`` returns a random-access ``tfds.data_source`` over ``name`` (e.g. ``"digits"``,
 ``"shapes/multi"``, ``"cifar10"``). Embedded datasets are built on first use into ``data_dir`` (default:
@@ -22,6 +23,12 @@ EMBEDDED_BUILDERS = {
     "lfw_faces": "jvision.data.lfw_faces:LfwFaces",
     "printed_digits": "jvision.data.printed_digits:PrintedDigits",
     "xray_synthetic": "jvision.data.xray_synthetic:XraySynthetic",
+}
+
+# Datasets read straight from the user's folder (no TFDS build): name -> "module:function(name, split,
+# data_dir)" returning a random-access source.
+FILE_SOURCES = {
+    "chexpert": "jvision.xray.source:chexpert_source",
 }
 
 
@@ -50,8 +57,11 @@ def data_source(name: str, split: str, data_dir: Optional[str] = None):
 
   Embedded datasets are prepared on first use. Standard datasets (``cifar10``, ``voc``, ...) must already be
   prepared in ``data_dir`` in the ``array_record`` format (under ``tfds.testing.mock_data`` they are mocked);
-  a clear error says so otherwise.
+  a clear error says so otherwise. ``FILE_SOURCES`` datasets are read from ``data_dir`` as they are.
   """
+  base, _ = _split_name(name)
+  if base in FILE_SOURCES:
+    return registry.lookup("dataset", FILE_SOURCES, base)(name, split, data_dir)
   prepare(name, data_dir)
   builder = get_builder(name, data_dir)
   try:

@@ -1,29 +1,17 @@
 """Readers on small generated folders in each layout, and on torchxrayvision's real CSVs when installed."""
 
-import csv
-import gzip
 import os
 
-import chex
 import numpy as np
 import pytest
 from PIL import Image
 
 from jvision.xray import readers
 from jvision.xray.dataset import DEFAULT_PATHOLOGIES
+from xray_layouts import CHEXPERT_HEADER, chexpert_row, write_csv
 
 NAN = np.nan
 P = DEFAULT_PATHOLOGIES.index
-
-
-def write_csv(path, header, rows):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  opener = gzip.open if path.endswith(".gz") else open
-  with opener(path, "wt", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(header)
-    writer.writerows(rows)
-  return path
 
 
 def write_image(path, seed, dtype=np.uint8):
@@ -65,18 +53,6 @@ def test_nih_unknown_finding_is_an_error(tmp_path):
                        [["a.png", "Efusion", 1, "PA"]])
   with pytest.raises(ValueError, match="unknown NIH findings.*Efusion"):
     readers.read_nih(csv_path)
-
-
-CHEXPERT_HEADER = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", "No Finding", "Enlarged Cardiomediastinum",
-                   "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema", "Consolidation", "Pneumonia",
-                   "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other", "Fracture", "Support Devices"]
-
-
-def chexpert_row(path, frontal, appa, cardiomegaly, effusion, edema):
-  row = dict.fromkeys(CHEXPERT_HEADER, "")
-  row.update({"Path": path, "Frontal/Lateral": frontal, "AP/PA": appa, "Cardiomegaly": cardiomegaly,
-              "Pleural Effusion": effusion, "Edema": edema})
-  return [row[c] for c in CHEXPERT_HEADER]
 
 
 def test_chexpert_uncertain_blank_lateral_and_images(tmp_path):
