@@ -17,11 +17,10 @@ also at test time, so its numbers do not measure a detector).
 Girshick 2015 in miniature: a small VGG-like backbone from scratch (widths 32, 64, 128), RoI max pooling
 7 x 7 on its stride-8 map, fc6/fc7 of 256, 300 proposals per image, minibatches of 64 RoIs per image with 25%
 foreground (IoU >= 0.5) and background in [0.1, 0.5), cross-entropy plus smooth-L1, flips.
-Status: goal NOT reached (undertrained: only 300 steps fit the time available). With the 300 proposals,
-``--config.total_steps=300 --config.eval_every_steps=150 --config.schedule.warmup_steps=30`` (batch 16, about
-3 s/step on the shared 2-core CPU; 1385 s of training including both evaluations) printed VOC mAP@0.5 0.224 /
-COCO AP 0.131 at step 150 and VOC mAP@0.5 0.303 / COCO AP 0.187 / AP50 0.304 at step 300 (loss 1.97 at step 10,
-0.96 at step 300). The full 2,000-step schedule has not been run.
+Measured (the full 2,000-step schedule; 5,069 s of training on the 2-core CPU shared with another run,
+two evaluations included): VOC mAP@0.5 0.925, COCO AP 0.650, AP50 0.920, AP75 0.766 on the 1,000 test images
+(goal met); 0.879 / 0.590 at step 1,000. A 300-step run (``--config.total_steps=300
+--config.schedule.warmup_steps=30``) reached only 0.303 / 0.187.
 """
 
 import ml_collections
