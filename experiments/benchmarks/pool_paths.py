@@ -2,7 +2,7 @@ r"""flax's max pooling (XLA reduce_window, select-and-scatter gradient) against 
 
     python experiments/benchmarks/pool_paths.py [--batch 128] [--repeats 5]
 
-For the 2x2/2 max pooling of the CNN exercise's blocks on 32x32 inputs (and of VGG/U-Net-like wider maps),
+For the 2x2/2 max pooling of the benchmark CNN's blocks on 32x32 inputs (and of VGG/U-Net-like wider maps),
 times the forward pass and the gradient through ``flax.linen.max_pool`` and through
 ``jvision.ops.pool.max_pool`` (a reshape and a max where the windows tile the map), and prints milliseconds
 per call and the speed-up. The overlapping 3x3/2 pooling of the ResNet stem is shown for contrast: it has no
@@ -22,9 +22,9 @@ from flax import linen as nn
 from jvision.ops import pool
 
 # name, input side, channels, window, stride, padding
-CASES = [
-    ("CNN block 1, 2x2/2", 32, 32, 2, 2, "SAME"), ("CNN block 2, 2x2/2", 16, 64, 2, 2, "SAME"),
-    ("CNN block 3, 2x2/2", 8, 128, 2, 2, "SAME"), ("VGG/U-Net-like 2x2/2", 64, 64, 2, 2, "VALID"),
+CASES = [  # The CNN of cnn_cifar10.py / train_throughput.py pools 64, 128 and 256 channels.
+    ("CNN block 1, 2x2/2", 32, 64, 2, 2, "SAME"), ("CNN block 2, 2x2/2", 16, 128, 2, 2, "SAME"),
+    ("CNN block 3, 2x2/2", 8, 256, 2, 2, "SAME"), ("VGG/U-Net-like 2x2/2", 64, 64, 2, 2, "VALID"),
     ("ResNet stem 3x3/2 (no reshape form)", 16, 64, 3, 2, ((1, 1), (1, 1))),
 ]
 

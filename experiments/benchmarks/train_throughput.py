@@ -89,10 +89,15 @@ def main() -> None:
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True)
-  parser.add_argument("--cnn-pooling", default="max", choices=("max", "avg"),
-                      help="the CNN's pooling (jvision side only): isolates max-pool's backward pass")
+  parser.add_argument("--cnn-pooling", default="max", choices=("max", "flax_max", "avg"),
+                      help="the CNN's pooling (jvision side only): isolates max-pool's backward pass; "
+                           "flax_max is max pooling through flax.linen.max_pool instead of jvision.ops.pool")
   args = parser.parse_args()
-  CNN_KWARGS["pooling"] = args.cnn_pooling
+  CNN_KWARGS["pooling"] = "max" if args.cnn_pooling == "flax_max" else args.cnn_pooling
+  if args.cnn_pooling == "flax_max":
+    from flax import linen as nn
+    from jvision.models import cnn
+    cnn.max_pool = nn.max_pool
 
   torch_bench = None
   if args.torch:
