@@ -12,13 +12,13 @@ reshape form, and ``jvision.ops.pool.max_pool`` leaves it to flax.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from conv_paths import milliseconds  # This folder is on sys.path when the script runs.
 from jvision.ops import pool
 
 # name, input side, channels, window, stride, padding
@@ -27,16 +27,6 @@ CASES = [  # The CNN of cnn_cifar10.py / train_throughput.py pools 64, 128 and 2
     ("CNN block 3, 2x2/2", 8, 256, 2, 2, "SAME"), ("VGG/U-Net-like 2x2/2", 64, 64, 2, 2, "VALID"),
     ("ResNet stem 3x3/2 (no reshape form)", 16, 64, 3, 2, ((1, 1), (1, 1))),
 ]
-
-
-def milliseconds(fn, args, repeats: int) -> float:
-  fn = jax.jit(fn)
-  jax.block_until_ready(fn(*args))
-  start = time.perf_counter()
-  for _ in range(repeats):
-    out = fn(*args)
-  jax.block_until_ready(out)
-  return (time.perf_counter() - start) / repeats * 1e3
 
 
 def main() -> None:
