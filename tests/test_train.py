@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jvision import checkpointing, config as config_lib, train
+from jvision import checkpointing, config as config_lib, metric_writers, train
 
 from run_helpers import CONFIG, REPO, TINY, final_params, run_cli, tiny_config
 
@@ -60,15 +60,18 @@ def test_stopped_then_killed_run_resumes_in_fresh_processes_bitwise_exact(tmp_pa
   assert process.poll() is None, "the run ended before it could be killed"
   process.send_signal(signal.SIGKILL)
   process.wait()
-  # The metrics of the resumed process continued at step 8: steps 1-7 logged once, then 8, 9, ...
-  lines = open(os.path.join(run, "metrics.jsonl")).read().split("\n")[:-1]  # A last line cut by the kill goes.
-  logged = [r["step"] for r in map(json.loads, lines) if "train/loss" in r]
-  assert logged[:9] == list(range(1, 10)), logged
+  # The metrics of the resumed process continued at step 8: every step from 1 to the kill logged once.
+  logged_step = lambda: [r["step"] for r in metric_writers.read_metrics(run) if "train/loss" in r]
+  before_kill = logged_step()
+  assert len(before_kill) >= 10 and before_kill == list(range(1, len(before_kill) + 1)), before_kill
+  restored = max(int(s) for s in os.listdir(checkpoints) if s.isdigit())
 
   result = run_cli(run, steps, every_5)
   assert result.returncode == 0, result.stderr[-3000:]
   assert re.search(r"final: step 20, accuracy \d\.\d+", result.stdout), result.stdout
   jax.tree.map(np.testing.assert_array_equal, final_params(run, 20), reference)
+  # The third process logged every step after the checkpoint it restored, once.
+  assert logged_step() == before_kill + list(range(restored + 1, 21))
 
 
 @pytest.mark.heavy
