@@ -67,5 +67,9 @@ def chexpert_source(name: str, split: str, data_dir: Optional[str]) -> XraySourc
   dataset = dataset.relabel(CHEXPERT_COMPETITION)
   start, stop = (int(v) if v else None for v in (match.group(2), match.group(3)))
   if start is not None or stop is not None:
-    dataset = dataset.subset(np.arange(len(dataset))[slice(start, stop)])
+    selected = np.arange(len(dataset))[slice(start, stop)]
+    if not len(selected):
+      raise ValueError(f"CheXpert split {split!r} selects none of the {len(dataset)} images of "
+                       f"{match.group(1)}.csv found under {data_dir}")
+    dataset = dataset.subset(selected)
   return XraySource(dataset)

@@ -69,6 +69,8 @@ def test_bad_folder_split_and_variant_are_clear_errors(tmp_path):
     data.data_source("chexpert", "train", None)
   with pytest.raises(ValueError, match="train or valid"):
     data.data_source("chexpert", "test", folder)
+  with pytest.raises(ValueError, match=r"selects none of the 1 images of train.csv"):
+    data.data_source("chexpert", "train[5:]", folder)
   with pytest.raises(ValueError, match="known: chexpert, chexpert/all_views"):
     data.data_source("chexpert/lateral", "train", folder)
 
