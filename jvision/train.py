@@ -288,7 +288,8 @@ def train_batches(exp: Experiment):
   local_batch_size = exp.config.batch_size // jax.process_count()
   return iter(pipeline.train_dataset(
       exp.train_source, exp.task.preprocess_train, local_batch_size=local_batch_size, seed=exp.config.seed,
-      process_index=jax.process_index(), process_count=jax.process_count()))
+      process_index=jax.process_index(), process_count=jax.process_count(),
+      options=pipeline.read_options(exp.config.data.get("read_threads"), exp.config.data.get("prefetch_batches"))))
 
 
 def make_jit_train_step(exp: Experiment) -> Callable:

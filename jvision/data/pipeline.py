@@ -5,13 +5,18 @@ shuffle draws a new permutation every epoch from ``seed``, and ``random_map`` gi
 derived from ``(seed, index)``, so the stream is a pure function of the seed: the iterator's state (saved in
 checkpoints) is just the position in it.
 
+Batches are prepared ahead in a few threads (``read_options``): grain's own default, 16 threads filling a
+500-batch buffer, kept every core busy preparing batches that a short run never uses, and its threads took the
+Python lock from the main thread (tracing a CLIP train step went from 1 s to 12 s).
+
 Evaluation: one ordered pass; the last batch is padded to the full batch size and carries a ``mask`` so every
 batch has the same static shape for jit.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, Sequence
+import os
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import grain
 import numpy as np
@@ -24,13 +29,28 @@ def stack_examples(examples: Sequence[Example]) -> dict[str, np.ndarray]:
   return {key: np.stack([np.asarray(e[key]) for e in examples]) for key in examples[0]}
 
 
+def read_options(num_threads: Optional[int] = None, prefetch_batches: Optional[int] = None) -> grain.ReadOptions:
+  """Threads that prepare training batches ahead of the step, and how many batches they keep ready.
+
+  Defaults: one thread per CPU core, at most 8, and two batches per thread. Each thread prepares whole
+  batches, so this keeps the step fed without preparing batches far ahead of it.
+  """
+  num_threads = num_threads or min(os.cpu_count() or 1, 8)
+  prefetch_batches = prefetch_batches or 2 * num_threads
+  if num_threads < 1 or prefetch_batches < 1:
+    raise ValueError(f"need at least one read thread and one prefetched batch; got {num_threads} threads, "
+                     f"{prefetch_batches} batches")
+  return grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch_batches)
+
+
 def train_dataset(source: Sequence[Example], preprocess: Callable[[Example, np.random.Generator], Example],
                   *, local_batch_size: int, seed: int, process_index: int = 0,
-                  process_count: int = 1) -> grain.IterDataset:
+                  process_count: int = 1, options: Optional[grain.ReadOptions] = None) -> grain.IterDataset:
   """Infinite, shuffled, augmented stream of this process's share of each global batch.
 
   Process ``p`` of ``n`` takes records ``p, p + n, p + 2n, ...`` of the shuffled stream, so the processes read
-  disjoint examples and together see exactly the stream a single process would.
+  disjoint examples and together see exactly the stream a single process would. ``options``: the threads
+  and read-ahead (``read_options()`` by default); they change the speed, never the stream.
   """
   if local_batch_size <= 0:
     raise ValueError(f"local_batch_size must be positive, got {local_batch_size}")
@@ -44,7 +64,7 @@ def train_dataset(source: Sequence[Example], preprocess: Callable[[Example, np.r
   dataset = dataset.random_map(preprocess, seed=seed + 1)
   dataset = dataset[process_index::process_count]
   dataset = dataset.batch(local_batch_size, drop_remainder=True, batch_fn=stack_examples)
-  return dataset.to_iter_dataset()
+  return dataset.to_iter_dataset(options or read_options())
 
 
 def eval_batches(source: Sequence[Example], preprocess: Callable[[Example], Example], *,

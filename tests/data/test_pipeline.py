@@ -1,5 +1,7 @@
 """Grain pipelines: deterministic, resumable, disjoint across processes, exact eval coverage."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,29 @@ def test_eval_batches_stay_in_lock_step_across_processes():
 def test_too_small_dataset_is_a_clear_error():
   with pytest.raises(ValueError, match="fewer than one global batch"):
     pipeline.train_dataset(SOURCE[:5], preprocess, local_batch_size=8, seed=0)
+
+
+def test_read_ahead_is_bounded_and_never_changes_the_stream():
+  """The threads prepare at most the buffered batches ahead of the consumer (grain's default buffer of 500
+  kept every core busy in short runs); the stream is the same for any thread count and buffer."""
+  calls = []
+
+  def counting(example, rng):
+    calls.append(int(example["x"]))
+    return preprocess(example, rng)
+
+  options = pipeline.read_options(num_threads=2, prefetch_batches=3)
+  assert (options.num_threads, options.prefetch_buffer_size) == (2, 3)
+  iterator = iter(pipeline.train_dataset(SOURCE, counting, local_batch_size=5, seed=2, options=options))
+  first = next(iterator)
+  time.sleep(0.5)  # Let the threads fill the buffer.
+  # The batch taken, the 3 buffered and at most one more in each thread's hands.
+  assert len(calls) <= 5 * (1 + 3 + 2)
+  default = take(iter(pipeline.train_dataset(SOURCE, preprocess, local_batch_size=5, seed=2)), 4)
+  single = take(iter(pipeline.train_dataset(SOURCE, preprocess, local_batch_size=5, seed=2,
+                                            options=pipeline.read_options(1, 1))), 4)
+  for x, y, z in zip([first, *take(iterator, 3)], default, single):
+    np.testing.assert_array_equal(x["noise"], y["noise"])
+    np.testing.assert_array_equal(x["noise"], z["noise"])
+  with pytest.raises(ValueError, match="at least one read thread"):
+    pipeline.read_options(num_threads=-1)
