@@ -54,6 +54,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.vision_layers = (1, 1, 1, 1)
   config.model.vision_width = 16
   config.model.vision_heads = 8
+  # The text tower and the shared embedding (clip_tiny's defaults, here to be overridden).
+  config.model.text_layers = 2
+  config.model.text_width = 64
+  config.model.text_heads = 2
+  config.model.embed_dim = 64
   config.model.image_size = config.task.get_ref("image_size")
   config.model.context_length = config.task.get_ref("context_length")
   config.model.vocab_size = config.task.get_ref("vocab_size")

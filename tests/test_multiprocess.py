@@ -32,7 +32,8 @@ CLIP_CONFIG = os.path.join(REPO, "experiments", "clip_shapes_vit.py")
 # Plain momentum SGD keeps the update linear in the gradient, so the processes' different summation order
 # stays at round-off (Adam's first steps divide by tiny second moments and magnify it).
 CLIP_TINY = [
-    "total_steps=4", "batch_size=32", "model.vision_layers=1", "model.vision_width=32", "log_every_steps=1",
+    "total_steps=4", "batch_size=32", "model.vision_layers=1", "model.vision_width=32", "model.text_layers=1",
+    "model.text_width=32", "model.embed_dim=32", "log_every_steps=1",
     "eval_every_steps=4", "eval_batch_size=64", "checkpoint_every_steps=2", "keep_checkpoints=2",
     "schedule.warmup_steps=1", "async_checkpoints=false", "optimizer.name=momentum", "optimizer.learning_rate=0.05",
     "data.eval_split=test[:64]", "data.train_exclude_phrases=()",

@@ -113,11 +113,12 @@ def test_walk_of_untrained_models_writes_a_gif(tmp_path):
   autoencoder = xray_autoencoder.XrayAutoencoder(features=(8, 8), latent_features=4)
   image = jnp.asarray(RNG.uniform(-1024, 1024, size=(16, 16, 1)), jnp.float32)
   ae_vars = autoencoder.init(jax.random.key(0), image[None])
-  encode = lambda x: autoencoder.apply(ae_vars, x, method=autoencoder.encode)
-  decode = lambda z: autoencoder.apply(ae_vars, z, method=autoencoder.decode)
+  # Jitted, as the explain script and CLI call them (op-by-op dispatch of a flax apply is slow).
+  encode = jax.jit(lambda x: autoencoder.apply(ae_vars, x, method=autoencoder.encode))
+  decode = jax.jit(lambda z: autoencoder.apply(ae_vars, z, method=autoencoder.decode))
   classifier = cnn.CNN(num_classes=1, features=(4,), kernel_size=3)
   cl_vars = classifier.init(jax.random.key(1), image[None])
-  logit = lambda x: classifier.apply(cl_vars, x / 1024.0, train=False)[:, 0]
+  logit = jax.jit(lambda x: classifier.apply(cl_vars, x / 1024.0, train=False)[:, 0])
   result = explain.latent_shift(logit, encode, decode, image, search_steps=8, num_frames=4,
                                 max_image_change=10.0)
   assert result.frames.shape == (4, 16, 16, 1) and result.heatmap.shape == (16, 16)
