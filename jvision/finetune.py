@@ -27,7 +27,7 @@ import optax
 from flax import linen as nn
 from flax import traverse_util
 
-from jvision import checkpointing, restore
+from jvision import checkpointing, compilation, restore
 from jvision.models.weights import assign, torchvision
 
 
@@ -54,7 +54,7 @@ def replace_head(model: nn.Module, variables: Any, num_classes: int, rng: jax.Ar
   new_model = model.clone(num_classes=num_classes)
   if sample_images is None:
     sample_images = jnp.zeros((1, 32, 32, 3), jnp.float32)
-  fresh = jax.jit(new_model.init)(rng, sample_images)
+  fresh = compilation.init_once(new_model.init, rng, sample_images)
   if head not in fresh["params"]:
     raise KeyError(f"no head {head!r} in {type(model).__name__}; top-level modules: "
                    f"{', '.join(sorted(fresh['params']))}")

@@ -40,6 +40,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from jvision import compilation
 from jvision.losses import style as style_losses
 from jvision.models import preprocessing, vgg
 
@@ -150,13 +151,13 @@ def load_vgg19(weights: Optional[str] = None, rng: Optional[jax.Array] = None) -
   small_head = {"pool_to": 1, "classifier_width": 1, "num_classes": 1}
   if weights is None:
     warnings.warn(RANDOM_WEIGHTS_WARNING, stacklevel=2)
-    params = jax.jit(model.init)(rng, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
+    params = compilation.init_once(model.init, rng, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
     return FeatureExtractor(model, params, preprocessing.torch)
   if weights.endswith((".h5", ".keras")):
     from jvision.models.weights import keras_applications  # pylint: disable=import-outside-toplevel
     if _keras_has_top(weights):  # Import as it is, then keep the convolutions only.
       _, variables = keras_applications.import_keras("vgg19", weights)
-      params = jax.jit(model.init)(rng, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
+      params = compilation.init_once(model.init, rng, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
       params = {name: (variables["params"][name] if name.startswith("conv") else value)
                 for name, value in params.items()}
     else:

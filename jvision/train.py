@@ -41,8 +41,8 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jvision import (checkpointing, config as config_lib, data, finetune, metric_writers, models, optim, registry,
-                     sharding, tasks, viz)
+from jvision import (checkpointing, compilation, config as config_lib, data, finetune, metric_writers, models,
+                     optim, registry, sharding, tasks, viz)
 from jvision.data import caption_filter, pipeline
 from jvision.proposals import source as proposals_source
 
@@ -359,17 +359,6 @@ def save_config(config: ml_collections.ConfigDict, workdir: str, config_path: Op
     shutil.copyfile(config_path, os.path.join(workdir, "config.py"))
 
 
-def compile_for_one_call(jitted, *args):
-  """``jitted`` compiled for ``args`` without LLVM's optimisation of the CPU code, for a program run once.
-
-  The parameter initialisers' unrolled threefry rounds take most of a CPU model's start-up to optimise (a
-  ResNet-18 ``init``: ~5x longer than at level 0) for a program that runs a single time. Values can differ
-  from the optimised build in the last bit, never more. Other backends compile as usual.
-  """
-  options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-  return jitted.lower(*args).compile(compiler_options=options)
-
-
 def _jit_init(exp: Experiment) -> Callable:
   return jax.jit(lambda rng, v: create_train_state(exp, rng, v), out_shardings=exp.state_sharding)
 
@@ -377,7 +366,7 @@ def _jit_init(exp: Experiment) -> Callable:
 def init_state(exp: Experiment) -> TrainState:
   """A fresh state, laid out over the mesh: ``config.seed``'s initialization, or the pretrained variables."""
   init, rng = _jit_init(exp), jax.random.PRNGKey(exp.config.seed)
-  return compile_for_one_call(init, rng, exp.pretrained_variables)(rng, exp.pretrained_variables)
+  return compilation.compile_for_one_call(init, rng, exp.pretrained_variables)(rng, exp.pretrained_variables)
 
 
 def restore_or_init(exp: Experiment, checkpointer: checkpointing.Checkpointer):

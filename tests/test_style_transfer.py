@@ -1,4 +1,5 @@
-"""Tests of jvision/style_transfer.py on a randomly initialized VGG-19 and 64x64 scikit-image pairs."""
+"""Tests of jvision/style_transfer.py on a randomly initialized VGG-19 and 32x32 scikit-image pairs
+(the smallest size at which conv5_1 still has a 2x2 map; the L-BFGS runs are most of the file's time)."""
 
 import os
 
@@ -14,6 +15,7 @@ from jvision import style_transfer as st
 # The L-BFGS and Adam loops run hundreds of VGG-19 passes: unoptimized code would cost more than compiling.
 pytestmark = pytest.mark.optimized
 
+SIZE = 32
 STEPS = 6  # One compiled L-BFGS chunk shared by the single and batched tests.
 
 
@@ -25,7 +27,7 @@ def extractor():
 
 @pytest.fixture(scope="module")
 def pair():
-  return st.load_image("skimage:astronaut", 64), st.load_image("skimage:brick", 64)
+  return st.load_image("skimage:astronaut", SIZE), st.load_image("skimage:brick", SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_content_loss_is_zero_at_the_content_image(extractor, pair):
   content, style = pair
   config = st.StyleConfig()
   targets = st.compute_targets(extractor, content[None], style[None], config)
-  chex.assert_shape(targets["content"]["conv4_2"], (1, 8, 8, 512))
+  chex.assert_shape(targets["content"]["conv4_2"], (1, SIZE // 8, SIZE // 8, 512))
   chex.assert_shape(targets["style"]["conv5_1"], (1, 512, 512))
   at_content = jax.jit(lambda x: st.loss_terms(extractor, x, targets, config))(content[None])
   at_style = st.loss_terms(extractor, style[None], targets, config)
@@ -90,7 +92,7 @@ def test_batched_call_equals_separate_calls(extractor, pair, single_runs):
   content, style = pair
   batched = st.stylize_batch(extractor, np.stack([content, style]), np.stack([style, content]),
                              weights={"style": np.array([1e6, 1e5])}, steps=STEPS, chunk_size=STEPS)
-  chex.assert_shape(batched.image, (2, 64, 64, 3))
+  chex.assert_shape(batched.image, (2, SIZE, SIZE, 3))
   chex.assert_shape(batched.losses, (2, STEPS))
   for index, single in enumerate(single_runs):
     np.testing.assert_allclose(batched.losses[index], single.losses, rtol=1e-3)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jvision import compilation
 from jvision.models import densenet, efficientnet, resnet, vgg
 from jvision.models.weights import assign
 
@@ -236,7 +237,7 @@ def import_keras(architecture: str, source: Any, *, include_top: bool = True, cl
     template = jax.eval_shape(model.init, jax.random.key(0), dummy)
     allow_missing = ()
   else:
-    template = jax.jit(model.init)(jax.random.key(0) if rng is None else rng, dummy)
+    template = compilation.init_once(model.init, jax.random.key(0) if rng is None else rng, dummy)
     allow_missing = _HEADS[architecture]
   source_name = str(source) if isinstance(source, (str, os.PathLike)) else f"Keras model {keras_model.name}"
   return model, assign.assign_variables(template, flat, source_name, allow_missing)

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jvision import compilation
 from jvision.models import clip
 from jvision.models.weights import assign, files
 
@@ -123,5 +124,5 @@ def import_openai_clip(source: Union[str, os.PathLike, StateDict], **model_kwarg
   model = clip.CLIP(**kwargs)
   flat = _convert(state, {"visual": kwargs["vision_heads"], "text": kwargs["text_heads"]})
   images = jnp.zeros((1, model.image_size, model.image_size, 3), jnp.float32)
-  template = jax.jit(model.init)(jax.random.key(0), images)  # Real arrays: logit_bias keeps its init.
+  template = compilation.init_once(model.init, jax.random.key(0), images)  # Real arrays: logit_bias keeps its init.
   return model, assign.assign_variables(template, flat, source_name, allow_missing=("params/logit_bias",))

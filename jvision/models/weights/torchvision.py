@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from jvision import compilation
 from jvision.models import densenet, efficientnet, resnet, vgg, vit
 from jvision.models.weights import assign, files
 
@@ -233,7 +234,7 @@ def import_torchvision(architecture: str, source: Union[str, os.PathLike, StateD
   # ResNet "fc", VGG "fc1".."fc3", DenseNet "classifier", ViT "head".
   head = ("params/fc", "params/classifier", "params/head")
   if allow_missing_head:
-    template = jax.jit(model.init)(jax.random.key(0) if rng is None else rng, dummy)
+    template = compilation.init_once(model.init, jax.random.key(0) if rng is None else rng, dummy)
   else:
     template = jax.eval_shape(model.init, jax.random.key(0), dummy)
   return model, assign.assign_variables(template, flat, source_name, head if allow_missing_head else ())
