@@ -21,6 +21,11 @@ Measured (Mass, 30 images, CNN 400 steps, autoencoder 1,000 steps; 253 s on a sh
 0.959 on the images, 0.361 on the reconstructions, 0.042 on the counterfactuals (lowered on 30 of 30);
 share of the change in the mask 0.115 and top-k precision 0.373 (chance 0.023), gradient saliency 0.050 /
 0.129, integrated gradients 0.089 / 0.272 (mean completeness gap 0.34 % of f(x) - f(baseline)).
+With ``--heat_sigma 2`` (maps blurred before they are measured): Latent Shift 0.103 / 0.506. With the
+DenseNet-121 of ``experiments/xray_densenet.py`` (``--no-baselines``): P(Mass) 0.969 / 0.694 / 0.107, share
+0.162, top-k precision 0.356 (0.147 / 0.440 blurred). The change is NOT mostly inside the finding: most of it
+is a faint change spread over the lung fields; the strongest changes are on the mass (top-k precision about
+20x chance).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import ndimage
 
 from jvision import data, restore, viz
 from jvision.data import xray_synthetic
@@ -58,6 +64,9 @@ def main() -> None:
   parser.add_argument("--target_drop", type=float, default=0.6)
   parser.add_argument("--max_image_change", type=float, default=0.05)
   parser.add_argument("--out_dir", default="runs/xray_explain")
+  parser.add_argument("--heat_sigma", type=float, default=0.0,
+                      help="Gaussian blur (pixels) of every heat map before it is measured, as Gifsplanation's "
+                           "attribution code offers; 0: raw maps")
   parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                       help="also measure gradient saliency and integrated gradients (slow for a DenseNet)")
   args = parser.parse_args()
@@ -93,6 +102,8 @@ def main() -> None:
       heats["integrated_gradients"] = np.abs(ig.attributions[..., 0])
       rows["ig_relative_gap"].append(abs(ig.gap) / max(abs(ig.score - ig.baseline_score), 1e-12))
     for name, heat in heats.items():
+      if args.heat_sigma > 0:
+        heat = ndimage.gaussian_filter(np.asarray(heat, np.float64), args.heat_sigma, mode="constant")
       share, precision = localization(heat, mask)
       rows[f"{name}_share_in_mask"].append(share)
       rows[f"{name}_top_k_precision"].append(precision)
