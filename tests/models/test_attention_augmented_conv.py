@@ -88,7 +88,7 @@ def test_resnet18_aa_augments_the_last_stages_and_trains():
                            block=lambda *a, **k: aa.AABasicBlock(*a, min_features=32, num_heads=2, **k))
   x = jnp.asarray(RNG.normal(size=(4, 16, 16, 1)), jnp.float32)
   y = jnp.array([0, 1, 2, 0])
-  variables = model.init(jax.random.key(0), x)
+  variables = jax.jit(model.init)(jax.random.key(0), x)
   params = variables["params"]
   assert "rel_width" in params["layer3_0"]["conv2"] and "rel_width" in params["layer4_1"]["conv2"]
   assert "block" in params["layer1_0"] and "block" in params["layer2_1"]  # Plain basic blocks (8, 16 wide).

@@ -20,7 +20,7 @@ def test_small_densenet_features_and_channel_growth():
   # Channels by hand: 16 + 2 * 8 = 32 -> transition 16 -> 16 + 2 * 8 = 32.
   model = densenet.DenseNet(block_config=(2, 2), num_classes=3, growth_rate=8, num_init_features=16)
   x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
-  variables = model.init(jax.random.key(1), x)
+  variables = jax.jit(model.init)(jax.random.key(1), x)
   logits, features = model.apply(variables, x, return_features=True)
   chex.assert_shape(logits, (2, 3))
   assert {k: v.shape for k, v in features.items()} == {

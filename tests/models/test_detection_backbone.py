@@ -20,7 +20,7 @@ def test_strides_by_hand():
 def test_feature_shapes_match_strides(architecture, widths):
   backbone = DetectionBackbone(architecture, widths)
   images = jnp.zeros((2, 64, 64, 3))
-  variables = backbone.init(jax.random.PRNGKey(0), images)
+  variables = jax.jit(backbone.init)(jax.random.PRNGKey(0), images)
   features = jax.jit(backbone.apply)(variables, images)
   strides = backbone_strides(architecture, widths)
   assert set(features) == set(strides)

@@ -114,7 +114,7 @@ def test_fpn_variant_and_fpn_shapes():
   chex.assert_shape(out["boxes"], (2, 10, 4))
   maps = [jnp.zeros((1, 16, 16, 4)), jnp.zeros((1, 8, 8, 6)), jnp.zeros((1, 4, 4, 8))]
   fpn = FPN(width=5, extra_pool=True)
-  pyramid = fpn.apply(fpn.init(jax.random.PRNGKey(0), maps), maps)
+  pyramid = fpn.apply(jax.jit(fpn.init)(jax.random.PRNGKey(0), maps), maps)
   chex.assert_shape(pyramid, [(1, 16, 16, 5), (1, 8, 8, 5), (1, 4, 4, 5), (1, 2, 2, 5)])
 
 

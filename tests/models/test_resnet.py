@@ -90,7 +90,7 @@ def test_bottleneck_stride_placement():
 def test_train_mode_updates_batch_stats_and_bfloat16_compute_keeps_float32_params():
   model = resnet.ResNet(stage_sizes=(1, 1), width=8, num_classes=3, dtype=jnp.bfloat16)
   x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
-  variables = model.init(jax.random.key(1), x)
+  variables = jax.jit(model.init)(jax.random.key(1), x)
   assert jax.tree.leaves(variables["params"])[0].dtype == jnp.float32
   logits, state = model.apply(variables, x, train=True, mutable=["batch_stats"])
   assert logits.dtype == jnp.float32

@@ -37,7 +37,7 @@ def test_skip_connection_carries_the_input_detail():
   # With everything below level 0 zeroed, the output still depends on the input through the level-0 skip.
   model = UNet(num_classes=2, width=4, depth=2, batch_norm=False)
   images = jax.random.normal(jax.random.PRNGKey(1), (1, 8, 8, 3))
-  variables = model.init(jax.random.PRNGKey(0), images)
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), images)
   params = jax.tree.map(lambda x: x, variables["params"])
   params["upconv0"] = jax.tree.map(jnp.zeros_like, params["upconv0"])
   grad = jax.grad(lambda x: jnp.sum(model.apply({"params": params}, x) ** 2))(images)

@@ -21,7 +21,7 @@ def test_parameter_count_matches_the_torchvision_model(constructor, expected):
 def test_vgg19_features_for_style_transfer_have_the_documented_shapes():
   model = vgg.VGG19(num_classes=5, classifier_width=16, pool_to=None)
   x = jax.random.normal(jax.random.key(0), (1, 32, 32, 3))
-  variables = model.init(jax.random.key(1), x)
+  variables = jax.jit(model.init)(jax.random.key(1), x)
   logits, features = model.apply(variables, x, return_features=True)
   chex.assert_shape(logits, (1, 5))
   expected = {"conv1_1": (1, 32, 32, 64), "conv2_1": (1, 16, 16, 128), "conv3_1": (1, 8, 8, 256),
@@ -46,7 +46,7 @@ def test_adaptive_average_pool_matches_torch_rule_by_hand():
 def test_batch_norm_variant_trains_with_dropout_rng():
   model = vgg.VGG11BN(num_classes=3, classifier_width=8, pool_to=1)
   x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
-  variables = model.init(jax.random.key(1), x)
+  variables = jax.jit(model.init)(jax.random.key(1), x)
   logits, state = model.apply(variables, x, train=True, mutable=["batch_stats"],
                               rngs={"dropout": jax.random.key(2)})
   chex.assert_shape(logits, (2, 3))

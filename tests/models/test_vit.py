@@ -46,7 +46,7 @@ def test_small_vit_features_and_size_check():
   model = vit.VisionTransformer(image_size=32, patch_size=8, width=16, depth=2, num_heads=2, mlp_dim=32,
                                 num_classes=3)
   x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
-  variables = model.init(jax.random.key(1), x)
+  variables = jax.jit(model.init)(jax.random.key(1), x)
   logits, features = model.apply(variables, x, return_features=True)
   chex.assert_shape(logits, (2, 3))
   assert {k: v.shape for k, v in features.items()} == {

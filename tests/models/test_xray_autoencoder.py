@@ -13,7 +13,7 @@ from jvision.models import xray_autoencoder
 def test_encode_decode_shapes_and_reconstruction_is_their_composition():
   model = xray_autoencoder.XrayAutoencoder(features=(8, 16), latent_features=4)
   x = jax.random.uniform(jax.random.key(0), (2, 16, 24, 1), minval=-1024, maxval=1024)
-  variables = model.init(jax.random.key(1), x)
+  variables = jax.jit(model.init)(jax.random.key(1), x)
   z = model.apply(variables, x, method=model.encode)
   chex.assert_shape(z, (2, 4, 6, 4))  # Two stride-2 stages: /4.
   recon = model.apply(variables, z, method=model.decode)

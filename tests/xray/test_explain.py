@@ -98,7 +98,7 @@ def test_integrated_gradients_completeness_for_nonlinear_models():
   # 2.1 % of f(x) - f(baseline) at 128 steps when this test was written; the stated tolerance is 5 %).
   image = jnp.asarray(RNG.uniform(-1024, 1024, size=(16, 16, 1)), jnp.float32)
   model = cnn.CNN(num_classes=1, features=(4, 8), kernel_size=3)
-  variables = model.init(jax.random.key(0), image[None] / 1024)
+  variables = jax.jit(model.init)(jax.random.key(0), image[None] / 1024)
   score = lambda x: jax.nn.sigmoid(model.apply(variables, x / 1024.0, train=False)[:, 0])
   coarse = explain.integrated_gradients(score, image, steps=2)
   fine = explain.integrated_gradients(score, image, steps=128)
@@ -112,12 +112,12 @@ def test_integrated_gradients_completeness_for_nonlinear_models():
 def test_walk_of_untrained_models_writes_a_gif(tmp_path):
   autoencoder = xray_autoencoder.XrayAutoencoder(features=(8, 8), latent_features=4)
   image = jnp.asarray(RNG.uniform(-1024, 1024, size=(16, 16, 1)), jnp.float32)
-  ae_vars = autoencoder.init(jax.random.key(0), image[None])
+  ae_vars = jax.jit(autoencoder.init)(jax.random.key(0), image[None])
   # Jitted, as the explain script and CLI call them (op-by-op dispatch of a flax apply is slow).
   encode = jax.jit(lambda x: autoencoder.apply(ae_vars, x, method=autoencoder.encode))
   decode = jax.jit(lambda z: autoencoder.apply(ae_vars, z, method=autoencoder.decode))
   classifier = cnn.CNN(num_classes=1, features=(4,), kernel_size=3)
-  cl_vars = classifier.init(jax.random.key(1), image[None])
+  cl_vars = jax.jit(classifier.init)(jax.random.key(1), image[None])
   logit = jax.jit(lambda x: classifier.apply(cl_vars, x / 1024.0, train=False)[:, 0])
   result = explain.latent_shift(logit, encode, decode, image, search_steps=8, num_frames=4,
                                 max_image_change=10.0)
@@ -155,9 +155,9 @@ def test_explain_image_from_runs_writes_the_pictures(tmp_path):
   x = jnp.zeros((1, 16, 16, 1))
   config = ml_collections.ConfigDict({"task": {"name": "multilabel", "pathologies": pathologies}})
   classifier_run = restore.Run("c", 1, config, classifier, tasks.get_task("multilabel", pathologies=pathologies),
-                               jax.device_get(classifier.init(jax.random.key(0), x)))
+                               jax.device_get(jax.jit(classifier.init)(jax.random.key(0), x)))
   autoencoder_run = restore.Run("a", 1, config, autoencoder, tasks.get_task("reconstruction"),
-                                jax.device_get(autoencoder.init(jax.random.key(1), x)))
+                                jax.device_get(jax.jit(autoencoder.init)(jax.random.key(1), x)))
   png = tmp_path / "xray.png"
   Image.fromarray(RNG.integers(0, 256, size=(20, 24), dtype=np.uint8)).save(png)
   image = explain.load_image(str(png), classifier_run, image_size=16)  # Center crop 20x20, resize to 16.

@@ -310,7 +310,7 @@ def test_resnet_export_is_the_inverse_of_import(tmp_path):
   # from conv1's shape.
   from jvision.models import resnet
   model = resnet.ResNet18(num_classes=3, width=8, cifar_stem=True)
-  variables = model.init(jax.random.key(0), np.zeros((1, 16, 16, 3), np.float32))
+  variables = jax.jit(model.init)(jax.random.key(0), np.zeros((1, 16, 16, 3), np.float32))
   variables = jax.tree.map(lambda x: x + np.random.RandomState(x.size).randn(*x.shape).astype(np.float32),
                            variables)
   path = str(tmp_path / "narrow.npz")
