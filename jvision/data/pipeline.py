@@ -32,11 +32,13 @@ def stack_examples(examples: Sequence[Example]) -> dict[str, np.ndarray]:
 def read_options(num_threads: Optional[int] = None, prefetch_batches: Optional[int] = None) -> grain.ReadOptions:
   """Threads that prepare training batches ahead of the step, and how many batches they keep ready.
 
-  Defaults: one thread per CPU core, at most 8, and two batches per thread. Each thread prepares whole
+  Defaults (``None``): one thread per CPU core, at most 8, and two batches per thread. Each thread prepares whole
   batches, so this keeps the step fed without preparing batches far ahead of it.
   """
-  num_threads = num_threads or min(os.cpu_count() or 1, 8)
-  prefetch_batches = prefetch_batches or 2 * num_threads
+  if num_threads is None:
+    num_threads = min(os.cpu_count() or 1, 8)
+  if prefetch_batches is None:
+    prefetch_batches = 2 * num_threads
   if num_threads < 1 or prefetch_batches < 1:
     raise ValueError(f"need at least one read thread and one prefetched batch; got {num_threads} threads, "
                      f"{prefetch_batches} batches")

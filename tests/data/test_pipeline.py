@@ -98,5 +98,6 @@ def test_read_ahead_is_bounded_and_never_changes_the_stream():
   for x, y, z in zip([first, *take(iterator, 3)], default, single):
     np.testing.assert_array_equal(x["noise"], y["noise"])
     np.testing.assert_array_equal(x["noise"], z["noise"])
-  with pytest.raises(ValueError, match="at least one read thread"):
-    pipeline.read_options(num_threads=-1)
+  for bad in ({"num_threads": 0}, {"num_threads": -1}, {"prefetch_batches": 0}):
+    with pytest.raises(ValueError, match="at least one read thread and one prefetched batch"):
+      pipeline.read_options(**bad)
