@@ -1,12 +1,13 @@
 """FLOPs of a compiled program, the peak FLOP/s of a device, and model FLOPs utilization (MFU).
 
 MFU is the fraction of the hardware's peak arithmetic rate that a training step achieves (PaLM, Chowdhery et
-al. 2022, appendix B): ``flops_per_step / step_seconds / peak_flops_per_second``. Here the FLOPs are XLA's own
-count for the compiled step (``compiled.cost_analysis()["flops"]``): a matmul ``[M, K] x [K, N]`` is
-``2 M N K``, a convolution twice its multiply-adds over the unpadded taps, every elementwise op one FLOP per
-element. For an SPMD program the count is per device. XLA's count is of the program it runs, so it includes
-the optimizer update and any recomputation; it is the "hardware FLOPs" flavour of MFU, within a few percent of
-the model FLOPs of a convolutional or transformer network, whose matmuls dominate.
+al. 2022, appendix B): ``flops_per_step / step_seconds / peak_flops_per_second``. Two counts are offered. ``compiled_flops`` is XLA's
+own count for the compiled program (``cost_analysis()["flops"]``, per device for an SPMD program): a matmul
+``[M, K] x [K, N]`` is ``2 M N K``, a convolution twice its multiply-adds over the unpadded taps, every
+elementwise op one FLOP per element, optimizer update included. On a GPU it misses the convolutions that run
+as cuDNN custom calls. ``jaxpr_matmul_flops`` counts twice the multiply-adds of every matmul and convolution
+in the traced program (forward and backward), on any backend: the "model FLOPs" that MFU is defined on. The
+MFU benchmark uses it.
 
 Peaks are dense (no structured sparsity) vendor figures. On a CPU the peak is estimated from
 ``/proc/cpuinfo``: ``cores x clock x FLOPs/cycle/core`` (``cpu_peak_flops``).
@@ -49,8 +50,90 @@ def flops_from_cost_analysis(cost: Any) -> float:
 
 
 def compiled_flops(compiled: Any) -> float:
-  """FLOPs of one call of a compiled program (``jax.jit(f).lower(...).compile()``), per device."""
+  """FLOPs of one call of a compiled program (``jax.jit(f).lower(...).compile()``), per device.
+
+  Only ops XLA itself emits are counted: on a GPU, convolutions (and some matmuls) become cuDNN/cuBLAS
+  custom calls that the compiled count leaves out. ``jaxpr_matmul_flops`` counts them on every backend."""
   return flops_from_cost_analysis(compiled.cost_analysis())
+
+
+def _conv_flops(eqn: Any) -> float:
+  """2 x multiply-adds of a ``conv_general_dilated``: every output element sums over the kernel's input
+  features (per group) and spatial taps (padded taps included, as in the papers' counts). Taps that fall on
+  the zeros of an input dilation (the input gradient of a strided convolution) are not multiply-adds: a
+  dilation of d leaves 1/d of the taps along that axis, on average over the output positions."""
+  out_shape = eqn.outvars[0].aval.shape
+  rhs_shape = eqn.invars[1].aval.shape
+  rhs_spec = eqn.params["dimension_numbers"].rhs_spec  # (out features, in features, *spatial)
+  taps = 1.0
+  for dim in rhs_spec[2:]:
+    taps *= rhs_shape[dim]
+  for dilation in eqn.params.get("lhs_dilation") or ():
+    taps /= dilation
+  return 2.0 * _size(out_shape) * rhs_shape[rhs_spec[1]] * taps
+
+
+def _dot_flops(eqn: Any) -> float:
+  """2 x multiply-adds of a ``dot_general``: every output element sums over the contracting dimensions."""
+  (lhs_contract, _), _ = eqn.params["dimension_numbers"]
+  lhs_shape = eqn.invars[0].aval.shape
+  return 2.0 * _size(eqn.outvars[0].aval.shape) * _size([lhs_shape[d] for d in lhs_contract])
+
+
+def _size(shape: Sequence[int]) -> int:
+  size = 1
+  for dim in shape:
+    size *= int(dim)
+  return size
+
+
+def _sub_jaxprs(value: Any) -> list:
+  from jax.extend import core  # The jaxpr walk needs JAX's core types; the rest of this module does not.
+  if isinstance(value, core.ClosedJaxpr):
+    return [value.jaxpr]
+  if isinstance(value, core.Jaxpr):
+    return [value]
+  if isinstance(value, (tuple, list)):
+    return [j for v in value for j in _sub_jaxprs(v)]
+  return []
+
+
+def jaxpr_matmul_flops(jaxpr: Any) -> float:
+  """FLOPs of the matmuls and convolutions of a (closed) jaxpr: 2 x their multiply-adds, the "model FLOPs" of
+  MFU (PaLM's appendix B counts only these). Sub-jaxprs are walked (``jit``, ``remat``, custom derivatives);
+  a ``scan`` body counts ``length`` times, a ``cond`` its costliest branch, a ``while`` body once (its trip
+  count is not static). Elementwise ops, reductions and the optimizer update are left out.
+
+  Independent of the backend: on a GPU, where XLA's compiled count misses the convolutions that run as cuDNN
+  custom calls (``compiled_flops``), this still counts them."""
+  from jax.extend import core
+  if isinstance(jaxpr, core.ClosedJaxpr):
+    jaxpr = jaxpr.jaxpr
+  total = 0.0
+  for eqn in jaxpr.eqns:
+    name = eqn.primitive.name
+    if name == "dot_general":
+      total += _dot_flops(eqn)
+    elif name == "conv_general_dilated":
+      total += _conv_flops(eqn)
+    subs = [_sub_jaxprs(v) for k, v in eqn.params.items() if k != "jvp_jaxpr_fun"]
+    subs = [j for js in subs for j in js]
+    if not subs:
+      continue
+    counts = [jaxpr_matmul_flops(j) for j in subs]
+    if name == "cond":
+      total += max(counts)
+    elif name == "scan":
+      total += eqn.params["length"] * sum(counts)
+    else:
+      total += sum(counts)
+  return total
+
+
+def step_matmul_flops(fn: Any, *args: Any) -> float:
+  """``jaxpr_matmul_flops`` of ``fn(*args)`` (traced, not run): the global count, over all devices."""
+  import jax
+  return jaxpr_matmul_flops(jax.make_jaxpr(fn)(*args))
 
 
 def mfu(flops_per_step: float, step_seconds: float, peak_flops_per_second: float) -> float:
@@ -124,9 +207,11 @@ def time_steps(step: Any, state: Any, batch: Any, steps: int, warmup_steps: int 
   """Runs ``state, metrics = step(state, batch)`` ``warmup_steps`` then ``steps`` times; returns the last
   ``(state, metrics)`` and the seconds per timed step (warm-up excluded, device work awaited)."""
   import jax  # Only the timing needs JAX; the FLOP arithmetic above does not.
+  if steps < 1 or warmup_steps < 0:
+    raise ValueError(f"time_steps needs steps >= 1 and warmup_steps >= 0, got {steps} and {warmup_steps}")
   for _ in range(warmup_steps):
-    state, metrics = step(state, batch)
-  jax.block_until_ready((state, metrics))
+    state, _ = step(state, batch)
+  jax.block_until_ready(state)
   start = time.perf_counter()
   for _ in range(steps):
     state, metrics = step(state, batch)

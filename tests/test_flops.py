@@ -88,3 +88,75 @@ def test_cpu_peak_is_cores_times_clock_times_flops_per_cycle():
   assert flops.cpu_peak_flops(CPUINFO, logical_cpus=4, dtype="bfloat16")[0] == 2 * 2.5e9 * 64
   avx2 = CPUINFO.replace(" avx512f avx512_bf16", "")
   assert flops.cpu_peak_flops(avx2, logical_cpus=4, dtype="bfloat16")[0] == 2 * 2.5e9 * 16
+
+
+def test_time_steps_runs_warmup_plus_timed_steps_and_rejects_bad_counts():
+  step = jax.jit(lambda state, batch: (state + batch, {"loss": state.sum()}))
+  state, metrics, seconds = flops.time_steps(step, jnp.zeros(3), jnp.ones(3), steps=2, warmup_steps=0)
+  np.testing.assert_array_equal(state, [2.0, 2.0, 2.0])  # No warm-up: exactly the two timed steps ran.
+  assert float(metrics["loss"]) == 3.0 and seconds > 0
+  state, _, _ = flops.time_steps(step, jnp.zeros(3), jnp.ones(3), steps=1, warmup_steps=2)
+  np.testing.assert_array_equal(state, [3.0, 3.0, 3.0])
+  with pytest.raises(ValueError, match="steps >= 1"):
+    flops.time_steps(step, jnp.zeros(3), jnp.ones(3), steps=0)
+  with pytest.raises(ValueError, match="warmup_steps >= 0"):
+    flops.time_steps(step, jnp.zeros(3), jnp.ones(3), steps=1, warmup_steps=-1)
+
+
+def _conv(x, w, strides=(1, 1), padding="VALID"):
+  return jax.lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def test_jaxpr_matmul_flops_equals_xla_count_for_matmul_and_convolution():
+  x, w = jnp.ones((2, 9, 9, 3)), jnp.ones((3, 3, 3, 4))
+  assert flops.step_matmul_flops(_conv, x, w) == _flops(_conv, x, w) == 2 * 2 * 7 * 7 * 4 * 9 * 3
+  assert flops.step_matmul_flops(jnp.matmul, jnp.ones((M, K)), jnp.ones((K, N))) == 2 * M * N * K
+  # Inside jit, and batched (einsum with a batch dimension): only matmuls count, not the tanh.
+  batched = jax.jit(lambda a, b: jnp.tanh(jnp.einsum("bmk,bkn->bmn", a, b)))
+  assert flops.step_matmul_flops(batched, jnp.ones((5, M, K)), jnp.ones((5, K, N))) == 5 * 2 * M * N * K
+
+
+def test_input_gradient_of_strided_convolution_counts_only_real_multiply_adds():
+  # Each multiply-add of the forward convolution has exactly one in the input gradient (and one in the
+  # weight gradient). The input gradient runs as a convolution over the output gradient dilated by the
+  # stride: the taps on the inserted zeros must not count (they would make it 4x here).
+  x, w = jnp.ones((2, 8, 8, 3)), jnp.ones((2, 2, 3, 4))
+  conv = lambda x, w: _conv(x, w, strides=(2, 2))
+  forward = flops.step_matmul_flops(conv, x, w)
+  assert forward == 2 * 2 * 4 * 4 * 4 * (2 * 2 * 3)
+  input_grad = jax.grad(lambda x, w: conv(x, w).sum(), argnums=0)
+  weight_grad = jax.grad(lambda x, w: conv(x, w).sum(), argnums=1)
+  assert flops.step_matmul_flops(input_grad, x, w) == 2 * forward  # forward + its input gradient
+  assert flops.step_matmul_flops(weight_grad, x, w) == 2 * forward
+
+
+def test_jaxpr_matmul_flops_walks_scan_cond_and_remat():
+  a, b = jnp.ones((M, K)), jnp.ones((K, K))
+  one = 2 * M * K * K
+
+  def scanned(a, b):
+    return jax.lax.scan(lambda c, _: (c @ b, None), a, None, length=3)[0]
+
+  assert flops.step_matmul_flops(scanned, a, b) == 3 * one
+  branchy = lambda p, a, b: jax.lax.cond(p, lambda: (a @ b) @ b, lambda: a)
+  assert flops.step_matmul_flops(branchy, True, a, b) == 2 * one  # the costlier branch
+  assert flops.step_matmul_flops(jax.checkpoint(lambda a, b: a @ b), a, b) == one
+
+
+def test_resnet50_forward_matches_published_multiply_adds():
+  # torchvision's ResNet-50 at 224 px: 4.09 GMACs per image (its model card's "GFLOPS", which counts
+  # multiply-adds), i.e. 8.18 GFLOPs; a training step is about 3x that.
+  from jvision.models import resnet
+  model = resnet.ResNet50(num_classes=1000)
+  x = jnp.zeros((1, 224, 224, 3))
+  variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x, train=False))
+  forward = flops.step_matmul_flops(lambda v, x: model.apply(v, x, train=False), variables, x)
+  assert forward == pytest.approx(8.18e9, rel=0.005)
+
+  def loss(params, batch_stats, x):
+    out, _ = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"])
+    return out.sum()
+
+  step = flops.step_matmul_flops(jax.grad(loss), variables["params"], variables["batch_stats"], x)
+  # Forward, weight gradients and input gradients of all but the stem (whose input is the image).
+  assert 2.9 * forward < step < 3.0 * forward

@@ -1,7 +1,7 @@
 r"""Model FLOPs utilization (MFU) of the trainer's step: ResNet-50, ViT-B/16, U-Net and CLIP, fp32 and bf16.
 
     python experiments/benchmarks/mfu.py [--models resnet50,vit_b16,unet,clip] [--dtypes float32,bfloat16]
-        [--batch_size 128] [--image_size 0] [--steps 20] [--warmup_steps 2] [--peak_tflops X]
+        [--batch_size 128] [--image_size 0] [--steps 20] [--warmup_steps 2] [--peak_tflops X] [--step_ms T]
 
 For each model and compute dtype (``config.dtype``: the model computes in it, parameters and optimizer state
 stay float32), the step is the trainer's own: ``jvision.train.build_task_model_optimizer`` builds task, model
@@ -10,7 +10,10 @@ and optimizer from a config, ``create_train_state`` the state and ``make_jit_tra
 one synthetic raw example (random pixels) through the task's own ``preprocess_train``, repeated ``batch_size``
 times; no dataset is read (``input_pipeline.py`` measures the data side).
 
-FLOPs per step are XLA's count for the compiled step (``jvision.flops``); the step time is the mean over
+FLOPs per step are the model FLOPs of the traced step (``jvision.flops.step_matmul_flops``: twice the
+multiply-adds of every matmul and convolution, forward and backward, the same on every backend). XLA's count
+for the compiled step (``jvision.flops.compiled_flops``) is printed beside it: it adds elementwise ops and the
+optimizer update, but on a GPU it misses the convolutions that run as cuDNN custom calls. The step time is the mean over
 ``--steps`` steps after ``--warmup_steps`` (compilation is outside both), synchronised with
 ``block_until_ready``. MFU = FLOPs per device / step time / peak FLOP/s per device. The peak comes from
 ``jvision.flops.PEAK_TFLOPS`` keyed on ``jax.devices()[0].device_kind``, from ``/proc/cpuinfo`` on a CPU (the
@@ -89,8 +92,11 @@ def synthetic_example(task_name: str, image_size: int) -> dict:
   raise KeyError(f"no synthetic example for task {task_name!r}")
 
 
-def measure(name: str, dtype: str, batch_size: int, image_size: int, steps: int, warmup_steps: int) -> dict:
-  """Builds the trainer's step for ``name`` and returns its FLOPs per device and mean step time."""
+def measure(name: str, dtype: str, batch_size: int, image_size: int, steps: int, warmup_steps: int,
+            step_ms: float = 0.0) -> dict:
+  """Builds the trainer's step for ``name`` and returns its FLOPs per device and mean step time.
+
+  With ``step_ms`` the step is only traced (for its FLOPs), not compiled or timed: the given time is used."""
   config = benchmark_config(name, dtype, batch_size, image_size)
   mesh = train.create_mesh()
   task, model, schedule, tx = train.build_task_model_optimizer(config, mesh)
@@ -99,12 +105,19 @@ def measure(name: str, dtype: str, batch_size: int, image_size: int, steps: int,
   state = train.init_state(exp)
   example = task.preprocess_train(source[0], np.random.default_rng(0))
   batch = train.global_batch(exp, pipeline.stack_examples([example] * batch_size))
-  compiled = train.make_jit_train_step(exp).lower(state, batch).compile()
-  flops_per_device = flops.compiled_flops(compiled)
+  train_step = train.make_jit_train_step(exp)
+  # Global count of the matmuls and convolutions; the step is data-parallel.
+  flops_per_device = flops.step_matmul_flops(train_step, state, batch) / mesh.size
+  if step_ms:
+    return {"flops_per_device": flops_per_device, "compiled_flops_per_device": None,
+            "step_seconds": step_ms / 1e3}
+  compiled = train_step.lower(state, batch).compile()
+  compiled_per_device = flops.compiled_flops(compiled)
   state, metrics, seconds = flops.time_steps(compiled, state, batch, steps, warmup_steps)
   if not np.isfinite(float(metrics["loss"])):
     raise FloatingPointError(f"{name} {dtype}: non-finite loss; the timing would be of a frozen state")
-  return {"flops_per_device": flops_per_device, "step_seconds": seconds}
+  return {"flops_per_device": flops_per_device, "compiled_flops_per_device": compiled_per_device,
+          "step_seconds": seconds}
 
 
 def peak_flops(dtype: str, peak_tflops: float) -> tuple[float | None, str]:
@@ -130,7 +143,17 @@ def main() -> None:
   parser.add_argument("--steps", type=int, default=20, help="timed steps")
   parser.add_argument("--warmup_steps", type=int, default=2, help="untimed steps after compilation")
   parser.add_argument("--peak_tflops", type=float, default=0.0, help="peak TFLOP/s per device (0: table/CPU)")
+  parser.add_argument("--step_ms", type=float, default=0.0,
+                      help="a step time measured elsewhere (one model, one dtype, with that device's "
+                           "--peak_tflops): the step is traced for its FLOPs, not run, and the MFU of that time "
+                           "is printed (0: time the step here)")
   args = parser.parse_args()
+  if args.step_ms < 0 or (args.step_ms and ("," in args.models or "," in args.dtypes)):
+    parser.error(f"--step_ms must be positive and given for one model and one dtype; got {args.step_ms} for "
+                 f"--models {args.models} --dtypes {args.dtypes}")
+  if args.step_ms and not args.peak_tflops:
+    parser.error("--step_ms needs --peak_tflops: the time was measured on another device, whose peak this "
+                 "machine cannot know")
 
   devices = jax.devices()
   print(f"devices: {len(devices)} x {devices[0].device_kind} ({devices[0].platform})")
@@ -141,12 +164,13 @@ def main() -> None:
   if devices[0].platform == "cpu" and not args.peak_tflops:
     print("CPU peak assumption: one fused multiply-add (2 FLOPs) per vector lane per core per cycle "
           "(AVX-512 16 fp32 lanes, AVX2+FMA 8); bf16 x2 with AVX512_BF16; clock = /proc/cpuinfo 'cpu MHz'")
-  print("| model | dtype | batch | image size | GFLOPs/step | step time (ms) | achieved TFLOP/s | MFU % |")
-  print("|---|---|---|---|---|---|---|---|")
+  print("| model | dtype | batch | image size | GFLOPs/step | compiled GFLOPs/step | step time (ms) | "
+        "achieved TFLOP/s | MFU % |")
+  print("|---|---|---|---|---|---|---|---|---|")
   for name in args.models.split(","):
     image_size = args.image_size or DEFAULT_IMAGE_SIZE[name]
     for dtype in dtypes:
-      result = measure(name, dtype, args.batch_size, image_size, args.steps, args.warmup_steps)
+      result = measure(name, dtype, args.batch_size, image_size, args.steps, args.warmup_steps, args.step_ms)
       jax.clear_caches()  # Each compiled step holds its buffers; CLIP's compilation alone needs GBs on a CPU.
       gc.collect()
       total_flops = result["flops_per_device"] * len(devices)
@@ -154,8 +178,11 @@ def main() -> None:
       peak = peaks[dtype][0]
       utilization = (f"{100 * flops.mfu(result['flops_per_device'], result['step_seconds'], peak):.1f}"
                      if peak else "-")
+      compiled = result["compiled_flops_per_device"]
+      compiled_total = f"{compiled * len(devices) / 1e9:,.1f}" if compiled is not None else "-"
       print(f"| {name} | {dtype} | {args.batch_size} | {image_size} | {total_flops / 1e9:,.1f} | "
-            f"{1e3 * result['step_seconds']:,.1f} | {achieved / 1e12:.3f} | {utilization} |", flush=True)
+            f"{compiled_total} | {1e3 * result['step_seconds']:,.1f} | {achieved / 1e12:.3f} | "
+            f"{utilization} |", flush=True)
 
 
 if __name__ == "__main__":

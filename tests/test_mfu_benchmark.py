@@ -1,0 +1,41 @@
+"""experiments/benchmarks/mfu.py: the printed row is the traced step's model FLOPs over the step time and peak."""
+
+import runpy
+import sys
+
+import jax
+import pytest
+
+SCRIPT = "experiments/benchmarks/mfu.py"
+
+
+def _run(monkeypatch, capsys, *argv):
+  monkeypatch.setattr(sys, "argv", [SCRIPT, *argv])
+  runpy.run_path(SCRIPT, run_name="__main__")
+  return capsys.readouterr().out
+
+
+def test_step_ms_prints_model_flops_over_given_time_and_peak(monkeypatch, capsys):
+  # ResNet-50 at 32 px: 4.09 GMACs x (32/224)^2 per image forward, about 3x that per training step; batch 8 (one image per device of the 8 fake CPUs).
+  out = _run(monkeypatch, capsys, "--models", "resnet50", "--dtypes", "float32", "--batch_size", "8",
+             "--image_size", "32", "--step_ms", "100", "--peak_tflops", "0.01")
+  row = [line for line in out.splitlines() if line.startswith("| resnet50 |")]
+  assert len(row) == 1, out
+  cells = [c.strip() for c in row[0].strip("|").split("|")]
+  gflops, compiled, step_ms, tflops, mfu = float(cells[4]), cells[5], float(cells[6]), float(cells[7]), float(cells[8])
+  expected = 8 * 3 * 2 * 4.09 * (32 / 224) ** 2  # 8 images x 3 passes x 2 FLOPs per MAC
+  assert gflops == pytest.approx(expected, rel=0.05)
+  assert compiled == "-" and step_ms == 100.0  # Traced only: nothing compiled or timed.
+  assert tflops == pytest.approx(gflops / 1e3 / 0.1, abs=1e-3)
+  per_device = gflops * 1e9 / len(jax.devices())  # The peak is per device.
+  assert mfu == pytest.approx(100 * per_device / 0.1 / 0.01e12, rel=0.01)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models", "resnet50,vit_b16", "--step_ms", "10", "--peak_tflops", "1"], "one model and one dtype"),
+    (["--models", "resnet50", "--dtypes", "float32", "--step_ms", "10"], "needs --peak_tflops"),
+])
+def test_step_ms_misuse_is_a_clear_error(monkeypatch, capsys, argv, message):
+  with pytest.raises(SystemExit):
+    _run(monkeypatch, capsys, *argv)
+  assert message in capsys.readouterr().err
