@@ -92,8 +92,35 @@ def shapes_prompts() -> dict[str, tuple[Sequence[str], list[str]]]:
   }
 
 
-def evaluate_shapes_run(workdir: str, step: Optional[int] = None, batch_size: int = 200) -> dict[str, float]:
-  """Zero-shot shape/colour accuracy (all, held-out combinations) and retrieval recall of a shapes run."""
+def _shape_colour_labels(source) -> dict[str, np.ndarray]:
+  """The first object's shape and colour of every example of a ``shapes`` source."""
+  labels = {"shape": [], "colour": []}
+  for i in range(len(source)):
+    objects = source[i]["objects"]
+    labels["shape"].append(int(objects["label"][0]))
+    labels["colour"].append(int(objects["colour"][0]))
+  return {k: np.asarray(v) for k, v in labels.items()}
+
+
+def linear_probe_accuracy(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
+                          test_labels: np.ndarray) -> float:
+  """Test accuracy of an L2-regularized logistic regression fitted on frozen features (CLIP's linear-probe
+  protocol, Sec. 3.2, with scikit-learn's L-BFGS and its default C = 1) on standardized features."""
+  from sklearn.linear_model import LogisticRegression
+  from sklearn.pipeline import make_pipeline
+  from sklearn.preprocessing import StandardScaler
+  probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+  probe.fit(train_features, train_labels)
+  return float(probe.score(test_features, test_labels))
+
+
+def evaluate_shapes_run(workdir: str, step: Optional[int] = None, batch_size: int = 200,
+                        probe_examples: int = 0) -> dict[str, float]:
+  """Zero-shot shape/colour accuracy (all, held-out combinations) and retrieval recall of a shapes run.
+
+  With ``probe_examples`` > 0, also the linear-probe accuracy of shape and colour on the frozen image
+  embeddings, fitted on the first ``probe_examples`` training examples: whether the image tower encodes an
+  attribute at all, apart from whether the text tower names it."""
   with open(os.path.join(workdir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
   checkpoint_dir = os.path.join(workdir, "checkpoints")
@@ -119,12 +146,7 @@ def evaluate_shapes_run(workdir: str, step: Optional[int] = None, batch_size: in
     images.append(np.asarray(out["image"])[mask])
     texts.append(np.asarray(out["text"])[mask])
     tokens.append(batch["tokens"][mask])
-  labels = {"shape": [], "colour": []}
-  for i in range(len(source)):
-    objects = source[i]["objects"]
-    labels["shape"].append(int(objects["label"][0]))
-    labels["colour"].append(int(objects["colour"][0]))
-  labels = {k: np.asarray(v) for k, v in labels.items()}
+  labels = _shape_colour_labels(source)
   held_out = {tuple(p.split()) for p in config.get("zero_shot", {}).get("held_out", ())}
   combo = np.asarray([(shapes_scenes.COLOUR_NAMES[c], shapes_scenes.CLASS_NAMES[s]) in held_out
                       for c, s in zip(labels["colour"], labels["shape"])], bool)
@@ -136,6 +158,16 @@ def evaluate_shapes_run(workdir: str, step: Optional[int] = None, batch_size: in
       result[f"zero_shot_{attribute}_accuracy_held_out"] = float(correct[combo].mean())
   result["held_out_test_examples"] = int(combo.sum())
   result.update(retrieval_metrics(np.concatenate(images), np.concatenate(texts), np.concatenate(tokens)))
+  if probe_examples > 0:
+    train_source = data.data_source(config.data.name, f"{config.data.train_split}[:{probe_examples}]",
+                                     config.data.get("data_dir") or None)
+    train_images = [np.asarray(apply(variables, batch["image"], batch["tokens"])["image"])[batch["mask"]]
+                    for batch in pipeline.eval_batches(train_source, task.preprocess_eval,
+                                                       local_batch_size=batch_size)]
+    train_labels = _shape_colour_labels(train_source)
+    for attribute in classifiers:
+      result[f"linear_probe_{attribute}_accuracy"] = linear_probe_accuracy(
+          np.concatenate(train_images), train_labels[attribute], np.concatenate(images), labels[attribute])
   return result
 
 
@@ -143,8 +175,13 @@ def main(argv: Optional[list[str]] = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="a run of experiments/clip_shapes.py")
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+  parser.add_argument("--linear_probe", type=int, default=0, metavar="N",
+                      help="also fit linear probes of shape and colour on the image embeddings of the first N "
+                           "training examples (0: no probe)")
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  print(json.dumps(evaluate_shapes_run(args.workdir, args.step)), flush=True)
+  if args.linear_probe < 0:
+    parser.error(f"--linear_probe must be >= 0, got {args.linear_probe}")
+  print(json.dumps(evaluate_shapes_run(args.workdir, args.step, probe_examples=args.linear_probe)), flush=True)
 
 
 if __name__ == "__main__":

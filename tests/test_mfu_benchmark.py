@@ -22,10 +22,12 @@ def test_step_ms_prints_model_flops_over_given_time_and_peak(monkeypatch, capsys
   row = [line for line in out.splitlines() if line.startswith("| resnet50 |")]
   assert len(row) == 1, out
   cells = [c.strip() for c in row[0].strip("|").split("|")]
-  gflops, compiled, step_ms, tflops, mfu = float(cells[4]), cells[5], float(cells[6]), float(cells[7]), float(cells[8])
+  gflops, compiled, step_ms = float(cells[4]), cells[5], float(cells[6])
+  images_per_s, tflops, mfu = float(cells[7]), float(cells[8]), float(cells[9])
   expected = 8 * 3 * 2 * 4.09 * (32 / 224) ** 2  # 8 images x 3 passes x 2 FLOPs per MAC
   assert gflops == pytest.approx(expected, rel=0.05)
   assert compiled == "-" and step_ms == 100.0  # Traced only: nothing compiled or timed.
+  assert images_per_s == 80  # 8 images per 0.1 s
   assert tflops == pytest.approx(gflops / 1e3 / 0.1, abs=1e-3)
   per_device = gflops * 1e9 / len(jax.devices())  # The peak is per device.
   assert mfu == pytest.approx(100 * per_device / 0.1 / 0.01e12, rel=0.01)

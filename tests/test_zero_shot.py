@@ -49,3 +49,13 @@ def test_shapes_prompts_ensemble_over_other_attributes():
   assert len(templates) == 3 * 8 * 9 and templates[0] == "a small red {} in the top left"
   names, templates = prompts["colour"]
   assert names[0] == "red" and len(templates) == 3 * 6 * 9 and templates[1] == "a small {} circle in the top"
+
+
+def test_linear_probe_reads_what_the_features_encode():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 3, 600)
+  noise = rng.normal(size=(600, 8))
+  encoded = noise + 4.0 * np.eye(3, 8)[labels]  # The label is linearly readable from the first 3 features.
+  assert zero_shot.linear_probe_accuracy(encoded[:400], labels[:400], encoded[400:], labels[400:]) > 0.95
+  # Features that carry nothing about the label: the probe stays near chance (1/3) on held-out examples.
+  assert zero_shot.linear_probe_accuracy(noise[:400], labels[:400], noise[400:], labels[400:]) < 0.5

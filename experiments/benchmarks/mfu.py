@@ -164,9 +164,9 @@ def main() -> None:
   if devices[0].platform == "cpu" and not args.peak_tflops:
     print("CPU peak assumption: one fused multiply-add (2 FLOPs) per vector lane per core per cycle "
           "(AVX-512 16 fp32 lanes, AVX2+FMA 8); bf16 x2 with AVX512_BF16; clock = /proc/cpuinfo 'cpu MHz'")
-  print("| model | dtype | batch | image size | GFLOPs/step | compiled GFLOPs/step | step time (ms) | "
+  print("| model | dtype | batch | image size | GFLOPs/step | compiled GFLOPs/step | step time (ms) | images/s | "
         "achieved TFLOP/s | MFU % |")
-  print("|---|---|---|---|---|---|---|---|---|")
+  print("|---|---|---|---|---|---|---|---|---|---|")
   for name in args.models.split(","):
     image_size = args.image_size or DEFAULT_IMAGE_SIZE[name]
     for dtype in dtypes:
@@ -180,9 +180,10 @@ def main() -> None:
                      if peak else "-")
       compiled = result["compiled_flops_per_device"]
       compiled_total = f"{compiled * len(devices) / 1e9:,.1f}" if compiled is not None else "-"
+      images_per_second = args.batch_size / result["step_seconds"]
       print(f"| {name} | {dtype} | {args.batch_size} | {image_size} | {total_flops / 1e9:,.1f} | "
-            f"{compiled_total} | {1e3 * result['step_seconds']:,.1f} | {achieved / 1e12:.3f} | "
-            f"{utilization} |", flush=True)
+            f"{compiled_total} | {1e3 * result['step_seconds']:,.1f} | {images_per_second:,.0f} | "
+            f"{achieved / 1e12:.3f} | {utilization} |", flush=True)
 
 
 if __name__ == "__main__":
