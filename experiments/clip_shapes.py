@@ -10,9 +10,14 @@ Six colour-shape combinations never appear in training (``data.train_exclude_phr
 gives their accuracy separately. Goal: zero-shot accuracy >= 0.9 on shape and on colour on the test split.
 ``--config.task.loss=sigmoid`` trains with SigLIP's loss instead.
 
-Measured (1000 steps, 25 min on a shared 2-core CPU): colour 0.947 (held-out combinations 0.940), shape 0.282
-(held-out 0.188): the colour goal is met, the shape goal is NOT (near the 1/6 chance level); retrieval
-recall@1/5 image->text 0.340/0.812, text->image 0.375/0.797.
+Measured (the defaults: 4,000 steps, 1,497 s training on the idle 2-core CPU; zero-shot with
+``--linear_probe 2000``): colour 0.939 (held-out combinations 0.897), shape 0.716 (held-out 0.368); the colour
+goal is met, the shape goal is NOT. Retrieval recall@1/5 image->text 0.362/0.768, text->image 0.395/0.783.
+Linear probes on the frozen image embeddings (fitted on 2,000 training images) reach shape 0.731 and colour
+0.941: zero-shot is as good as the image tower allows. Shape is what the tower has not learned. Its shape
+probe rose from 0.488 at step 1,000 to 0.652, 0.714 and 0.731 at steps 2,000-4,000 (zero-shot shape 0.454,
+0.642, 0.695, 0.716). With the old 1,000-step schedule, dropping only position and size: shape 0.313, probe
+0.331; with colour dropped too: shape 0.376, probe 0.425.
 """
 
 import ml_collections
@@ -40,10 +45,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.task.tokenizer = "words"
   config.task.vocab_size = 128
   config.task.loss = "softmax"
-  # Text augmentation: drop the position phrase and the size word, each with probability 1/2. With full
-  # captions a batch of 128 rarely holds two pairs that differ only in shape, so the loss barely rewards
-  # seeing shape (zero-shot shape accuracy stayed at chance); "a red star" vs "a red circle" forces it.
-  config.task.caption_drop_patterns = (r" in the .*$", r"\b(small|medium|large)\b")
+  # Text augmentation: drop the position phrase, the size word and the colour word, each with probability
+  # 1/2. With full captions a batch of 128 rarely holds two pairs that differ only in shape, so the loss
+  # barely rewards seeing shape (zero-shot shape accuracy stayed at chance); "a red star" vs "a red circle"
+  # and "a star" vs "a circle" force it.
+  config.task.caption_drop_patterns = (r" in the .*$", r"\b(small|medium|large)\b",
+                                      r"\b(red|green|blue|yellow|magenta|cyan|white|orange)\b")
   config.task.caption_drop_probability = 0.5
 
   config.model = ml_collections.ConfigDict()
@@ -66,7 +73,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.tensor_parallel = False
 
   config.batch_size = 128
-  config.total_steps = 1000
+  config.total_steps = 4000
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 2e-3
@@ -80,9 +87,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.decay_factor = 0.1
 
   config.log_every_steps = 50
-  config.eval_every_steps = 500
+  config.eval_every_steps = 1000
   config.eval_batch_size = 200
-  config.checkpoint_every_steps = 250
+  config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 4
   config.async_checkpoints = True
 

@@ -8,7 +8,9 @@ Sec. 3.1.4). An image is assigned the class whose embedding has the largest cosi
 
 evaluates a ``shapes`` run's latest checkpoint on its eval split: zero-shot shape and colour accuracy (also on
 the colour-shape combinations held out of training, ``config.zero_shot.held_out``) and the retrieval
-recall@1/5 of the trained task, printed as one JSON line.
+recall@1/5 of the trained task, printed as one JSON line. ``--linear_probe N`` adds logistic-regression probes
+of shape and colour on the frozen image embeddings of N training images (CLIP's Sec. 3.2 protocol): a probe
+as low as zero-shot says the image tower lacks the attribute; a probe far above it points at the text side.
 """
 
 from __future__ import annotations
