@@ -116,8 +116,7 @@ def jaxpr_matmul_flops(jaxpr: Any) -> float:
       total += _dot_flops(eqn)
     elif name == "conv_general_dilated":
       total += _conv_flops(eqn)
-    subs = [_sub_jaxprs(v) for k, v in eqn.params.items() if k != "jvp_jaxpr_fun"]
-    subs = [j for js in subs for j in js]
+    subs = [j for value in eqn.params.values() for j in _sub_jaxprs(value)]
     if not subs:
       continue
     counts = [jaxpr_matmul_flops(j) for j in subs]
