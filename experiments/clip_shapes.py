@@ -19,7 +19,9 @@ probe rose from 0.488 at step 1,000 to 0.652, 0.714 and 0.731 at steps 2,000-4,0
 0.642, 0.695, 0.716). With the old 1,000-step schedule, dropping only position and size: shape 0.313, probe
 0.331; with colour dropped too: shape 0.376, probe 0.425. A tower twice as wide
 (``--config.model.vision_width=32``) was behind at step 1,000 of the same schedule: shape 0.278, probe 0.311
-(stopped there).
+(stopped there). Dropping each part with probability 3/4 instead of 1/2
+(``--config.task.caption_drop_probability=0.75``, 4,000 steps, 1,512 s) trades colour for shape: shape 0.795
+(held-out 0.598), colour 0.848 (held-out 0.658), probes 0.817 / 0.884, so neither goal is met.
 """
 
 import ml_collections
