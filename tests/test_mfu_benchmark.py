@@ -35,6 +35,7 @@ def test_step_ms_prints_model_flops_over_given_time_and_peak(monkeypatch, capsys
 
 @pytest.mark.parametrize("argv, message", [
     (["--models", "resnet50,vit_b16", "--step_ms", "10", "--peak_tflops", "1"], "one model and one dtype"),
+    (["--models", "resnet50", "--dtypes", "float32", "--step_ms", "nan", "--peak_tflops", "1"], "must be finite"),
     (["--models", "resnet50", "--dtypes", "float32", "--step_ms", "10"], "needs --peak_tflops"),
 ])
 def test_step_ms_misuse_is_a_clear_error(monkeypatch, capsys, argv, message):

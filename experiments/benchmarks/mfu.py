@@ -13,8 +13,8 @@ times; no dataset is read (``input_pipeline.py`` measures the data side).
 FLOPs per step are the model FLOPs of the traced step (``jvision.flops.step_matmul_flops``: twice the
 multiply-adds of every matmul and convolution, forward and backward, the same on every backend). XLA's count
 for the compiled step (``jvision.flops.compiled_flops``) is printed beside it: it adds elementwise ops and the
-optimizer update, but on a GPU it misses the convolutions that run as cuDNN custom calls. The step time is the mean over
-``--steps`` steps after ``--warmup_steps`` (compilation is outside both), synchronised with
+optimizer update, but on a GPU it misses the convolutions that run as cuDNN custom calls. The step time is the
+mean over ``--steps`` steps after ``--warmup_steps`` (compilation is outside both), synchronised with
 ``block_until_ready``. MFU = FLOPs per device / step time / peak FLOP/s per device. The peak comes from
 ``jvision.flops.PEAK_TFLOPS`` keyed on ``jax.devices()[0].device_kind``, from ``/proc/cpuinfo`` on a CPU (the
 formula and its assumption are printed), or from ``--peak_tflops`` (per device, overrides both).
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 
 import jax
 import ml_collections
@@ -148,8 +149,9 @@ def main() -> None:
                            "--peak_tflops): the step is traced for its FLOPs, not run, and the MFU of that time "
                            "is printed (0: time the step here)")
   args = parser.parse_args()
-  if args.step_ms < 0 or (args.step_ms and ("," in args.models or "," in args.dtypes)):
-    parser.error(f"--step_ms must be positive and given for one model and one dtype; got {args.step_ms} for "
+  if not math.isfinite(args.step_ms) or args.step_ms < 0 or (args.step_ms and ("," in args.models or
+                                                                 "," in args.dtypes)):
+    parser.error(f"--step_ms must be finite, positive and given for one model and one dtype; got {args.step_ms} for "
                  f"--models {args.models} --dtypes {args.dtypes}")
   if args.step_ms and not args.peak_tflops:
     parser.error("--step_ms needs --peak_tflops: the time was measured on another device, whose peak this "
