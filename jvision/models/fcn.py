@@ -39,6 +39,10 @@ class FCN(nn.Module):
     head_width: channels of the fc6/fc7 convolutions (fc6 is 3x3 here: the paper's 7x7 assumes 224+ inputs).
     decoder: ``"transpose"`` (learnable bilinear-initialized transposed convs) or ``"unpool"`` (max unpooling).
     dropout_rate: dropout after fc6 and fc7 (0.5 in the paper).
+    encoder_width: a ResNet backbone's first-stage channels (0: the backbone's own, 64).
+    cifar_stem: a ResNet backbone with the 3x3/1 stem and no max-pool, for small images: the fused maps are
+      then at strides 2, 4 and 8 instead of 8, 16 and 32 (as if the image were 4x larger), and H, W need only be
+      multiples of 8.
   """
   num_classes: int = 21
   backbone: str = "vgg16"
@@ -46,6 +50,8 @@ class FCN(nn.Module):
   head_width: int = 512
   decoder: str = "transpose"
   dropout_rate: float = 0.5
+  encoder_width: int = 0
+  cifar_stem: bool = False
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -56,9 +62,10 @@ class FCN(nn.Module):
       raise ValueError(f"unknown FCN variant {self.variant!r}; known: {', '.join(VARIANTS)}")
     if self.decoder not in ("transpose", "unpool"):
       raise ValueError(f"unknown FCN decoder {self.decoder!r}; known: transpose, unpool")
-    check_divisible(images, 32, f"FCN-{self.variant}")
+    check_divisible(images, 8 if self.cifar_stem else 32, f"FCN-{self.variant}")
     conv = functools.partial(nn.Conv, dtype=self.dtype, param_dtype=self.param_dtype)
-    features = Encoder(self.backbone, 5, self.dtype, self.param_dtype, name="encoder")(images, train)
+    features = Encoder(self.backbone, 5, self.dtype, self.param_dtype, width=self.encoder_width,
+                       cifar_stem=self.cifar_stem, name="encoder")(images, train)
     pool3, pool4, pool5 = features[2:]
     x = nn.relu(conv(self.head_width, (3, 3), padding=((1, 1), (1, 1)), name="fc6")(pool5))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

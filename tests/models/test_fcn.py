@@ -61,3 +61,26 @@ def test_unpool_decoder_runs_and_errors():
     FCN(variant="4s").init(jax.random.PRNGKey(0), images)
   with pytest.raises(ValueError, match="divisible by 32; got 40x32"):
     FCN().init(jax.random.PRNGKey(0), jnp.ones((1, 40, 32, 3)))
+
+
+def test_cifar_stem_encoder_fuses_maps_at_strides_2_4_8():
+  """With the 3x3/1 stem a width-16 ResNet-18's layer2/3/4 are at strides 2, 4, 8: the fused scores are 4x finer,
+  the channels follow the width, and 8 (not 32) is the size multiple."""
+  model = FCN(num_classes=3, backbone="resnet18", variant="8s", head_width=8, encoder_width=16, cifar_stem=True)
+  images = jnp.zeros((1, 40, 24, 3))
+  logits, variables = jax.eval_shape(
+      lambda x: model.init_with_output(jax.random.PRNGKey(0), x, capture_intermediates=True), images)
+  assert logits.shape == (1, 40, 24, 3)
+  assert variables["intermediates"]["score_fr"]["__call__"][0].shape == (1, 5, 3, 3)  # stride 8
+  conv1 = variables["params"]["encoder"]["backbone"]["conv1"]["kernel"]
+  assert conv1.shape == (3, 3, 3, 16)
+  assert variables["params"]["score_pool3"]["kernel"].shape == (1, 1, 32, 3)  # layer2: 2 x 16 channels
+  with pytest.raises(ValueError, match="divisible by 8; got 36x24"):
+    model.init(jax.random.PRNGKey(0), jnp.zeros((1, 36, 24, 3)))
+
+
+def test_encoder_width_and_stem_are_resnet_only():
+  with pytest.raises(ValueError, match="ResNet encoders only; got 'vgg16'"):
+    FCN(backbone="vgg16", cifar_stem=True).init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
+  with pytest.raises(ValueError, match="encoder width must be positive"):
+    FCN(backbone="resnet18", encoder_width=-4).init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))

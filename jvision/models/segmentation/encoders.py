@@ -55,27 +55,39 @@ def check_divisible(images: jnp.ndarray, multiple: int, model_name: str) -> None
 
 
 class Encoder(nn.Module):
-  """``[B, H, W, C]`` -> list of ``depth`` feature maps ``[B, H / 2**i, W / 2**i, C_i]``, i = 1..depth."""
+  """``[B, H, W, C]`` -> list of ``depth`` feature maps ``[B, H / 2**i, W / 2**i, C_i]``, i = 1..depth.
+
+  ``width`` (channels of the first stage; 0 keeps the backbone's own) and ``cifar_stem`` (a 3x3/1 stem without
+  max-pool, so the maps are at strides 1, 1, 2, 4, 8) apply to the ResNet encoders only.
+  """
   backbone: str = "resnet18"
   depth: int = 5
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  width: int = 0
+  cifar_stem: bool = False
 
   @nn.compact
   def __call__(self, images, train: bool = False):
     check_encoder(self.backbone, self.depth)
     constructor, kwargs, names = ENCODERS[self.backbone]
+    if self.width < 0:
+      raise ValueError(f"encoder width must be positive (or 0 for the backbone's own); got {self.width}")
+    if self.width or self.cifar_stem:
+      if not self.backbone.startswith("resnet"):
+        raise ValueError(f"encoder width / cifar_stem apply to the ResNet encoders only; got {self.backbone!r}")
+      kwargs = dict(kwargs, cifar_stem=self.cifar_stem, **({"width": self.width} if self.width else {}))
     backbone = constructor(num_classes=1, dtype=self.dtype, param_dtype=self.param_dtype, name="backbone",
                            **kwargs)
     _, features = backbone(images, train=train, return_features=True)
     return [features[n] for n in names[:self.depth]]
 
 
-def encoder_channels(name: str, depth: int = 5, size: int = 64) -> tuple[int, ...]:
+def encoder_channels(name: str, depth: int = 5, size: int = 64, width: int = 0) -> tuple[int, ...]:
   """Channels of each feature map (found by shape evaluation, nothing is computed)."""
   import jax
   check_encoder(name, depth)
-  encoder = Encoder(name, depth)
+  encoder = Encoder(name, depth, width=width)
   shapes = jax.eval_shape(lambda x: encoder.init_with_output(jax.random.PRNGKey(0), x)[0],
                           jnp.zeros((1, size, size, 3)))
   return tuple(s.shape[-1] for s in shapes)
