@@ -55,6 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.scales = (64, 96, 128, 160, 192, 224)
   config.model.top_classes = 1
   config.model.merge_threshold = 1.0
+  config.model.windows_per_scale = 0  # 0: every window enters the merge.
   config.model.dropout_rate = 0.0
   config.model.background = True
 

@@ -87,6 +87,9 @@ class OverFeat(nn.Module):
     scales: image sides for multi-scale inference (each a multiple of the stride and >= ``window_size``).
     top_classes: classes per scale whose boxes enter the merge (the paper's top-k).
     merge_threshold: ``greedy_merge`` threshold.
+    windows_per_scale: if > 0, only the best this many window predictions of each scale (by class
+      probability) enter the merge, which is cubic in their number: more, larger scales stay affordable.
+      0 merges every window (the paper).
     dropout_rate: dropout before the dense layers in training.
     background: the classifier has one more output, "no object" (the last), trained on windows that hold
       none (``LocalizationTask(background_fraction=...)``); inference scores windows by their object-class
@@ -99,6 +102,7 @@ class OverFeat(nn.Module):
   scales: Sequence[int] = (64, 80, 96)
   top_classes: int = 1
   merge_threshold: float = 1.0
+  windows_per_scale: int = 0
   dropout_rate: float = 0.3
   background: bool = False
   dtype: jnp.dtype = jnp.float32
@@ -165,7 +169,10 @@ class OverFeat(nn.Module):
     """
     if images.ndim != 4 or images.shape[1] != images.shape[2]:
       raise ValueError(f"predict expects square images [B, S, S, C], got {images.shape}")
+    if self.windows_per_scale < 0:
+      raise ValueError(f"windows_per_scale must be >= 0 (0: all windows); got {self.windows_per_scale}")
     candidate_boxes, candidate_scores, candidate_classes = [], [], []
+    num_windows = 0
     for scale in self.scales:
       probabilities, boxes = self.window_predictions(images, scale)
       # The paper's per-scale top-k classes, ranked by their best window.
@@ -173,13 +180,20 @@ class OverFeat(nn.Module):
       picked_boxes = jnp.take_along_axis(boxes, top[:, None, :, None], axis=2)  # [B, n, k, 4]
       picked_scores = jnp.take_along_axis(probabilities, top[:, None, :], axis=2)  # [B, n, k]
       classes = jnp.broadcast_to(top[:, None, :], picked_scores.shape)
-      candidate_boxes.append(picked_boxes.reshape(images.shape[0], -1, 4))
-      candidate_scores.append(picked_scores.reshape(images.shape[0], -1))
-      candidate_classes.append(classes.reshape(images.shape[0], -1))
+      num_windows += probabilities.shape[1]
+      picked_boxes = picked_boxes.reshape(images.shape[0], -1, 4)
+      picked_scores = picked_scores.reshape(images.shape[0], -1)
+      classes = classes.reshape(images.shape[0], -1)
+      if 0 < self.windows_per_scale < picked_scores.shape[1]:
+        picked_scores, keep = jax.lax.top_k(picked_scores, self.windows_per_scale)
+        picked_boxes = jnp.take_along_axis(picked_boxes, keep[..., None], axis=1)
+        classes = jnp.take_along_axis(classes, keep, axis=1)
+      candidate_boxes.append(picked_boxes)
+      candidate_scores.append(picked_scores)
+      candidate_classes.append(classes)
     boxes = jnp.concatenate(candidate_boxes, axis=1)
     scores = jnp.concatenate(candidate_scores, axis=1)
     classes = jnp.concatenate(candidate_classes, axis=1).astype(jnp.int32)
-    num_windows = scores.shape[1] // self.top_classes
     merged_boxes, merged_scores, _ = jax.vmap(
         lambda b, s, c: greedy_merge(b, s, c, self.merge_threshold))(boxes, scores, classes)
     best = jnp.argmax(merged_scores, axis=1)

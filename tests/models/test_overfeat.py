@@ -121,3 +121,24 @@ def test_background_class_is_trained_and_left_out_of_the_window_scores():
   # A task with background needs a model with it, and says so.
   with pytest.raises(ValueError, match="background=True"):
     task.loss(overfeat.OverFeat(**TINY).apply, _init(overfeat.OverFeat(**TINY)), batch, jax.random.PRNGKey(0))
+
+
+def test_windows_per_scale_keeps_the_best_windows_of_each_scale():
+  model = overfeat.OverFeat(**TINY)
+  variables = _init(model)
+  images = jax.random.normal(jax.random.PRNGKey(3), (2, 48, 48, 3))
+  predict = lambda m: jax.jit(lambda v, x: m.apply(v, x, method="predict"))(variables, images)
+  # Keeping every window (1 + 4 + 9 at scales 32, 40, 48) is the paper's merge.
+  chex.assert_trees_all_close(predict(overfeat.OverFeat(**TINY, windows_per_scale=14)), predict(model))
+  # One window per scale and no merging: the prediction is the single best window over all scales.
+  out = predict(overfeat.OverFeat(**TINY, windows_per_scale=1, merge_threshold=0.0))
+  per_scale = [model.apply(variables, images, s, method="window_predictions") for s in TINY["scales"]]
+  probabilities = np.concatenate([np.asarray(p) for p, _ in per_scale], axis=1)  # [B, 14, C]
+  boxes = np.concatenate([np.asarray(b) for _, b in per_scale], axis=1)  # [B, 14, C, 4]
+  for b in range(2):
+    window, label = np.unravel_index(np.argmax(probabilities[b]), probabilities[b].shape)
+    assert int(out["classes"][b, 0]) == label
+    np.testing.assert_allclose(out["scores"][b, 0], probabilities[b, window, label] / 14, rtol=1e-5)
+    np.testing.assert_allclose(out["boxes"][b, 0], np.clip(boxes[b, window, label], 0, 48), rtol=1e-5, atol=1e-4)
+  with pytest.raises(ValueError, match="windows_per_scale must be >= 0"):
+    predict(overfeat.OverFeat(**TINY, windows_per_scale=-1))
