@@ -6,6 +6,12 @@ r"""FCN-8s (ResNet-18 backbone, from scratch) on the embedded ``shapes`` scenes 
 Trains on ``shapes/multi_64`` (the ``shapes/multi`` scenes rendered at 64 px, 1-4 objects) for speed on a CPU;
 ``--config.data.name=shapes/multi --config.task.image_size=128`` trains on the 128 px configuration.
 Writes ``predictions.png`` (image, target, prediction) into the workdir. Goal: mIoU >= 0.85.
+
+The backbone is a width-16 ResNet-18 with the 3x3/1 stem and no max-pool (``cifar_stem``), so FCN-8s fuses
+layer2/3/4 at strides 2/4/8 of the 64 px image, as the standard stem would on a 256 px one. Measured: the
+default 4,000 steps give mIoU 0.898, pixel accuracy 0.989 (per shape 0.856-0.906; 0.857 at step 2,000),
+2,776 s on the 2-core CPU shared with two other training runs. The standard stem (strides 8/16/32, width 64)
+trained 400 steps gave 0.252: at 64 px its stride-32 map is 2x2.
 """
 
 import ml_collections
@@ -40,9 +46,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.decoder = "transpose"  # Or "unpool" (SegNet-style max unpooling).
   config.model.head_width = 256
   config.model.dropout_rate = 0.1
+  # A width-16 ResNet-18 with the 3x3/1 stem (no stem downsampling): pool3/pool4/pool5 at strides 2/4/8 of the
+  # 64 px image, as if it were 256 px for the standard stem. Width 0 is the backbone's own 64.
+  config.model.encoder_width = 16
+  config.model.cifar_stem = True
 
   config.batch_size = 16
-  config.total_steps = 400  # ~30 min on a busy 2-core CPU; more steps help.
+  config.total_steps = 4000
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 3e-3
@@ -56,9 +66,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.decay_factor = 0.1
 
   config.log_every_steps = 50
-  config.eval_every_steps = 400
+  config.eval_every_steps = 1000
   config.eval_batch_size = 100
-  config.checkpoint_every_steps = 200
+  config.checkpoint_every_steps = 500
   config.keep_checkpoints = 2
   config.async_checkpoints = True
   return config
