@@ -210,6 +210,29 @@ def random_background_crop(example: dict, rng: np.random.Generator, scale=(0.25,
   return random_object_crop(example, rng)
 
 
+def random_part_crop(example: dict, rng: np.random.Generator, context=(0.4, 0.9)) -> dict:
+  """A square window too small for a random object, its side that object's longer side times ``U(context)``,
+  centred at a uniform point of the object's box (then shifted to stay inside the image): a view of a part.
+
+  Every object is dropped, so the view trains the "no object" class: at test time, OverFeat's windows at the
+  scales where an object is larger than a window then vote for no class instead of a confident wrong one. An
+  image without objects gives a background view as ``random_object_crop`` does.
+  """
+  if not 0.0 < context[0] <= context[1] < 1.0:
+    raise ValueError(f"context must be (low, high) with 0 < low <= high < 1, got {tuple(context)}")
+  boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
+  height, width = example["image"].shape[:2]
+  if len(boxes) == 0:
+    return crop(example, random_square_window(rng, height, width, (0.3, 1.0)), keep="overlap")
+  x1, y1, x2, y2 = boxes[int(rng.integers(len(boxes)))]
+  side = int(min(max(round(max(x2 - x1, y2 - y1) * rng.uniform(*context)), 1), height, width))
+  cx, cy = rng.uniform(x1, max(x2, x1 + 1e-3)), rng.uniform(y1, max(y2, y1 + 1e-3))
+  left = int(np.clip(round(cx - side / 2), 0, width - side))
+  top = int(np.clip(round(cy - side / 2), 0, height - side))
+  out = crop(example, (left, top, left + side, top + side), keep="overlap")
+  return select_objects(out, np.zeros(num_objects(out), bool))
+
+
 def random_iou_crop(example: dict, rng: np.random.Generator, min_ious=SSD_MIN_IOUS, scale=(0.3, 1.0),
                     ratio=(0.5, 2.0), max_trials: int = 50) -> dict:
   """SSD crop: a window whose IoU with at least one object reaches a random threshold; keeps the objects whose

@@ -37,7 +37,7 @@ from jvision.data import adapters
 from jvision.data import box_transforms as bt
 from jvision.data import data_source
 
-AUGMENTATIONS = ("none", "flip", "crop", "ssd", "object", "background")
+AUGMENTATIONS = ("none", "flip", "crop", "ssd", "object", "background", "part")
 
 
 def tokenize_bytes(text: str, length: int) -> np.ndarray:
@@ -57,7 +57,9 @@ def _geometric_augmentation(example: dict, rng: np.random.Generator, augment: st
     example = bt.random_object_crop(example, rng)
   elif augment == "background":
     example = bt.random_background_crop(example, rng)
-  if augment in ("ssd", "crop", "object", "background"):
+  elif augment == "part":
+    example = bt.random_part_crop(example, rng)
+  if augment in ("ssd", "crop", "object", "background", "part"):
     example = bt.tighten_boxes_to_masks(example)
   if augment != "none":
     example = bt.random_horizontal_flip(example, rng)

@@ -60,12 +60,15 @@ class LocalizationTask:
     background_fraction: share of training windows drawn as background (``augment="background"``: a window
       holding at most a fifth of the object), labelled with the extra class ``num_classes`` of a model built
       with ``background=True``; their box term is masked out. 0 trains on object windows only.
+    part_fraction: share of training windows drawn as parts of an object (``augment="part"``: a window
+      0.4-0.9 times the object's longer side, centred inside it), labelled "no object" like background
+      windows, so that windows seeing only part of a large object stop voting for a class at test time.
     mean, std, class_names, num_pictures: normalisation and pictures.
   """
 
   def __init__(self, dataset: str, num_classes: int, train_size: int = 64, eval_size: int = 96,
                augment: str = "crop", jitter: bool = True, box_weight: float = 10.0,
-               background_fraction: float = 0.0,
+               background_fraction: float = 0.0, part_fraction: float = 0.0,
                mean: Sequence[float] = bt.IMAGENET_MEAN, std: Sequence[float] = bt.IMAGENET_STD,
                class_names: Optional[Sequence[str]] = None, num_pictures: int = 16):
     self.adapter = adapters.get_adapter(dataset)
@@ -77,7 +80,14 @@ class LocalizationTask:
     self.num_pictures = num_pictures
     if not 0.0 <= background_fraction < 1.0:
       raise ValueError(f"background_fraction must be in [0, 1), got {background_fraction}")
+    if not 0.0 <= part_fraction < 1.0 or background_fraction + part_fraction >= 1.0:
+      raise ValueError(f"part_fraction must be in [0, 1) and background_fraction + part_fraction below 1, got "
+                       f"{part_fraction} and {background_fraction}")
     self.background_fraction = background_fraction
+    self.part_fraction = part_fraction
+    self._part_transform = detection_pipeline.make_transform(
+        train=True, image_size=train_size, max_objects=1, augment="part", jitter=jitter, mean=self.mean,
+        std=self.std)
     self._background_transform = detection_pipeline.make_transform(
         train=True, image_size=train_size, max_objects=1, augment="background", jitter=jitter, mean=self.mean,
         std=self.std)
@@ -97,8 +107,10 @@ class LocalizationTask:
             "has_object": out["valid"][0], "image_id": out["image_id"]}
 
   def preprocess_train(self, example: Mapping[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    if self.background_fraction and rng.random() < self.background_fraction:
-      out = self._prepare(example, self._background_transform, rng)
+    draw = rng.random() if self.background_fraction or self.part_fraction else 1.0
+    if draw < self.background_fraction + self.part_fraction:
+      transform = self._background_transform if draw < self.background_fraction else self._part_transform
+      out = self._prepare(example, transform, rng)
       if not out["has_object"]:
         out["label"] = np.int32(self.num_classes)
       return out
@@ -116,7 +128,7 @@ class LocalizationTask:
     if outputs["class_logits"].shape[1:3] != (1, 1):
       raise ValueError(f"training images must be one window; the model gave a "
                        f"{outputs['class_logits'].shape[1:3]} map (set train_size to the window size)")
-    background = self.background_fraction > 0
+    background = self.background_fraction > 0 or self.part_fraction > 0
     classes = self.num_classes + int(background)
     if outputs["class_logits"].shape[-1] != classes:
       needs = (f"{self.num_classes} classes + background: build the model with background=True" if background

@@ -269,6 +269,25 @@ def test_random_object_crop_of_an_image_without_objects_is_a_random_square_backg
   assert max(sides) - min(sides) > 20  # The side varies over U(0.3, 1) of 60 px.
 
 
+def test_random_part_crop_is_a_window_smaller_than_the_object_centred_inside_it_with_no_object():
+  rng = np.random.default_rng(3)
+  image = np.arange(100 * 100 * 3, dtype=np.float32).reshape(100, 100, 3)
+  box = np.array([20, 30, 60, 55], np.float32)  # 40 x 25: longer side 40.
+  example = {"image": image, "boxes": box[None], "labels": np.array([3])}
+  for _ in range(50):
+    out = bt.random_part_crop(example, rng, context=(0.4, 0.9))
+    side = out["image"].shape[0]
+    assert out["image"].shape == (side, side, 3) and 16 <= side <= 36 and len(out["labels"]) == 0
+    top, left = divmod(int(out["image"][0, 0, 0]) // 3, 100)
+    np.testing.assert_array_equal(out["image"], image[top:top + side, left:left + side])
+    centre = np.array([left + side / 2, top + side / 2])
+    assert np.all(centre >= box[:2] - 0.5) and np.all(centre <= box[2:] + 0.5)  # Centred inside the object.
+  empty = {"image": image, "boxes": np.zeros((0, 4), np.float32), "labels": np.zeros((0,), np.int32)}
+  assert len(bt.random_part_crop(empty, rng)["labels"]) == 0
+  with pytest.raises(ValueError, match="0 < low <= high < 1"):
+    bt.random_part_crop(example, rng, context=(0.5, 1.2))
+
+
 def test_random_background_crop_holds_at_most_a_fifth_of_every_object():
   rng = np.random.default_rng(2)
   image = np.arange(100 * 100 * 3, dtype=np.float32).reshape(100, 100, 3)

@@ -89,6 +89,18 @@ def test_localization_background_windows_are_labelled_with_the_extra_class():
     LocalizationTask("shapes/single", 6, background_fraction=1.0)
 
 
+def test_localization_part_windows_are_labelled_with_the_extra_class():
+  task = LocalizationTask("shapes/single", 6, train_size=32, eval_size=64, background_fraction=0.25,
+                          part_fraction=0.5, jitter=False)
+  rng = np.random.default_rng(0)
+  examples = [task.preprocess_train(_raw_example(), rng) for _ in range(40)]
+  no_object = [e for e in examples if not e["has_object"]]
+  assert 20 <= len(no_object) <= 36  # About three quarters (parts never fall back to an object view).
+  assert all(int(e["label"]) == 6 for e in no_object)
+  with pytest.raises(ValueError, match="background_fraction \\+ part_fraction below 1"):
+    LocalizationTask("shapes/single", 6, background_fraction=0.5, part_fraction=0.5)
+
+
 TINY_RUNS = {
     "ssd_shapes.py": ["model.base_widths=(8, 8, 16)", "model.extra_width=8", "model.max_detections=20"],
     "yolo_shapes.py": ["model.base_widths=(8, 8, 16)", "model.head_width=8", "model.head_convs=1",
