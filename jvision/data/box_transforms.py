@@ -18,7 +18,7 @@ centre leaves the window are dropped, and "zoom out" places the image on a large
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -159,6 +159,18 @@ def random_square_window(rng: np.random.Generator, height: int, width: int, scal
   return left, top, left + side, top + side
 
 
+def _random_object_window_side(example: dict, rng: np.random.Generator, context) -> Optional[tuple]:
+  """A random object's box and a square side of its longer side times ``U(context)`` (at most the image's
+  shorter side); None for an image without objects."""
+  boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
+  if len(boxes) == 0:
+    return None
+  height, width = example["image"].shape[:2]
+  x1, y1, x2, y2 = boxes[int(rng.integers(len(boxes)))]
+  side = max(x2 - x1, y2 - y1, 1.0) * rng.uniform(*context)
+  return (x1, y1, x2, y2), int(min(max(round(side), 1), height, width))
+
+
 def random_object_crop(example: dict, rng: np.random.Generator, context=(1.3, 2.2)) -> dict:
   """A square window around one random object, its side the object's longer side times ``U(context)``.
 
@@ -170,13 +182,11 @@ def random_object_crop(example: dict, rng: np.random.Generator, context=(1.3, 2.
   """
   if not 1.0 <= context[0] <= context[1]:
     raise ValueError(f"context must be (low, high) with 1 <= low <= high, got {tuple(context)}")
-  boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
   height, width = example["image"].shape[:2]
-  if len(boxes) == 0:
+  picked = _random_object_window_side(example, rng, context)
+  if picked is None:
     return crop(example, random_square_window(rng, height, width, (0.3, 1.0)), keep="overlap")
-  x1, y1, x2, y2 = boxes[int(rng.integers(len(boxes)))]
-  side = max(x2 - x1, y2 - y1, 1.0) * rng.uniform(*context)
-  side = int(min(max(round(side), 1), height, width))
+  (x1, y1, x2, y2), side = picked
 
   def start(low_edge: float, high_edge: float, size: int) -> int:
     low, high = int(np.ceil(high_edge)) - side, int(np.floor(low_edge))  # Starts that hold the object.
@@ -220,12 +230,11 @@ def random_part_crop(example: dict, rng: np.random.Generator, context=(0.4, 0.9)
   """
   if not 0.0 < context[0] <= context[1] < 1.0:
     raise ValueError(f"context must be (low, high) with 0 < low <= high < 1, got {tuple(context)}")
-  boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
   height, width = example["image"].shape[:2]
-  if len(boxes) == 0:
+  picked = _random_object_window_side(example, rng, context)
+  if picked is None:
     return crop(example, random_square_window(rng, height, width, (0.3, 1.0)), keep="overlap")
-  x1, y1, x2, y2 = boxes[int(rng.integers(len(boxes)))]
-  side = int(min(max(round(max(x2 - x1, y2 - y1) * rng.uniform(*context)), 1), height, width))
+  (x1, y1, x2, y2), side = picked
   cx, cy = rng.uniform(x1, max(x2, x1 + 1e-3)), rng.uniform(y1, max(y2, y1 + 1e-3))
   left = int(np.clip(round(cx - side / 2), 0, width - side))
   top = int(np.clip(round(cy - side / 2), 0, height - side))
