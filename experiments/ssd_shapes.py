@@ -1,13 +1,15 @@
-r"""SSD on the embedded ``shapes/multi`` dataset (1-6 shapes per 128 px image), trained at 96 px on the CPU.
+r"""SSD on the embedded ``shapes/multi`` dataset (1-6 shapes per 128 px image), trained at its full 128 px.
 
     TFDS_DATA_DIR=/tmp/tfds-det python -m jvision.train --config experiments/ssd_shapes.py \
         --workdir runs/ssd_shapes
 
 Goal: VOC mAP@0.5 >= 0.9 and COCO AP >= 0.6 on the 1,000 test images. The workdir gets ``predictions.png``
-(test images with predicted boxes) at every evaluation. A small VGG-like base (widths 16, 32, 64; source maps
-12, 6, 3, 2, 1), six default boxes per cell, flips and photometric jitter.
-Status: 2,000 steps (25 min on the shared 2-core CPU) fall short of both goals; print the numbers with
-``experiments/benchmarks/detection_models.py``.
+(test images with predicted boxes) at every evaluation. A small VGG-like base (widths 32, 64, 128; source maps
+16, 8, 4, 2, 1), six default boxes per cell, flips and photometric jitter.
+Measured (print the row with ``experiments/benchmarks/detection_models.py``): the default 4,000 steps give
+VOC mAP 0.965, COCO AP 0.762 (AP50 0.959, AP75 0.880): both goals met, as they already were at step 2,000
+(0.951 / 0.720). 70.8 min on the 2-core CPU shared with two other training runs; 156 images/s inference.
+The earlier base (widths 16, 32, 64) at 96 px, 2,000 steps, fell short: 0.719 / 0.478.
 """
 
 import ml_collections
@@ -32,7 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.task.dataset = config.data.get_ref("name")
   config.task.num_classes = len(shapes_scenes.CLASS_NAMES)
   config.task.class_names = shapes_scenes.CLASS_NAMES
-  config.task.image_size = 96
+  config.task.image_size = 128
   config.task.max_objects = 8
   config.task.augment = "flip"
   config.task.jitter = True
@@ -43,8 +45,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.name = "ssd"
   config.model.num_classes = config.task.get_ref("num_classes")
   config.model.image_size = config.task.get_ref("image_size")
-  config.model.base_widths = (16, 32, 64)
-  config.model.extra_width = 64
+  config.model.base_widths = (32, 64, 128)
+  config.model.extra_width = 128
   config.model.aspect_ratios = (2.0, 3.0)
   config.model.min_scale = 0.1
   config.model.max_scale = 0.7
@@ -54,7 +56,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.max_detections = 200
 
   config.batch_size = 32
-  config.total_steps = 2000
+  config.total_steps = 4000
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 3e-3
@@ -68,7 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule.decay_factor = 0.1
 
   config.log_every_steps = 50
-  config.eval_every_steps = 1000
+  config.eval_every_steps = 2000
   config.eval_batch_size = 100
   config.checkpoint_every_steps = 500
   config.keep_checkpoints = 2
