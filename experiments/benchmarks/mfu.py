@@ -149,8 +149,8 @@ def main() -> None:
                            "--peak_tflops): the step is traced for its FLOPs, not run, and the MFU of that time "
                            "is printed (0: time the step here)")
   args = parser.parse_args()
-  if not math.isfinite(args.step_ms) or args.step_ms < 0 or (args.step_ms and ("," in args.models or
-                                                                 "," in args.dtypes)):
+  several = "," in args.models or "," in args.dtypes
+  if not math.isfinite(args.step_ms) or args.step_ms < 0 or (args.step_ms and several):
     parser.error(f"--step_ms must be finite, positive and given for one model and one dtype; got {args.step_ms} for "
                  f"--models {args.models} --dtypes {args.dtypes}")
   if args.step_ms and not args.peak_tflops:

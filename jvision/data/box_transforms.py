@@ -159,6 +159,12 @@ def random_square_window(rng: np.random.Generator, height: int, width: int, scal
   return left, top, left + side, top + side
 
 
+def _random_square_view(example: dict, rng: np.random.Generator) -> dict:
+  """The view of an image without objects: a square of side ``U(0.3, 1)`` times its shorter side, anywhere."""
+  height, width = example["image"].shape[:2]
+  return crop(example, random_square_window(rng, height, width, (0.3, 1.0)), keep="overlap")
+
+
 def _random_object_window_side(example: dict, rng: np.random.Generator, context) -> Optional[tuple]:
   """A random object's box and a square side of its longer side times ``U(context)`` (at most the image's
   shorter side); None for an image without objects."""
@@ -182,11 +188,11 @@ def random_object_crop(example: dict, rng: np.random.Generator, context=(1.3, 2.
   """
   if not 1.0 <= context[0] <= context[1]:
     raise ValueError(f"context must be (low, high) with 1 <= low <= high, got {tuple(context)}")
-  height, width = example["image"].shape[:2]
   picked = _random_object_window_side(example, rng, context)
   if picked is None:
-    return crop(example, random_square_window(rng, height, width, (0.3, 1.0)), keep="overlap")
+    return _random_square_view(example, rng)
   (x1, y1, x2, y2), side = picked
+  height, width = example["image"].shape[:2]
 
   def start(low_edge: float, high_edge: float, size: int) -> int:
     low, high = int(np.ceil(high_edge)) - side, int(np.floor(low_edge))  # Starts that hold the object.
@@ -230,11 +236,11 @@ def random_part_crop(example: dict, rng: np.random.Generator, context=(0.4, 0.9)
   """
   if not 0.0 < context[0] <= context[1] < 1.0:
     raise ValueError(f"context must be (low, high) with 0 < low <= high < 1, got {tuple(context)}")
-  height, width = example["image"].shape[:2]
   picked = _random_object_window_side(example, rng, context)
   if picked is None:
-    return crop(example, random_square_window(rng, height, width, (0.3, 1.0)), keep="overlap")
+    return _random_square_view(example, rng)
   (x1, y1, x2, y2), side = picked
+  height, width = example["image"].shape[:2]
   cx, cy = rng.uniform(x1, max(x2, x1 + 1e-3)), rng.uniform(y1, max(y2, y1 + 1e-3))
   left = int(np.clip(round(cx - side / 2), 0, width - side))
   top = int(np.clip(round(cy - side / 2), 0, height - side))

@@ -76,18 +76,20 @@ class Encoder(nn.Module):
     if self.width or self.cifar_stem:
       if not self.backbone.startswith("resnet"):
         raise ValueError(f"encoder width / cifar_stem apply to the ResNet encoders only; got {self.backbone!r}")
-      kwargs = dict(kwargs, cifar_stem=self.cifar_stem, **({"width": self.width} if self.width else {}))
+      kwargs = dict(kwargs, cifar_stem=self.cifar_stem)
+      if self.width:
+        kwargs["width"] = self.width
     backbone = constructor(num_classes=1, dtype=self.dtype, param_dtype=self.param_dtype, name="backbone",
                            **kwargs)
     _, features = backbone(images, train=train, return_features=True)
     return [features[n] for n in names[:self.depth]]
 
 
-def encoder_channels(name: str, depth: int = 5, size: int = 64, width: int = 0) -> tuple[int, ...]:
+def encoder_channels(name: str, depth: int = 5, size: int = 64) -> tuple[int, ...]:
   """Channels of each feature map (found by shape evaluation, nothing is computed)."""
   import jax
   check_encoder(name, depth)
-  encoder = Encoder(name, depth, width=width)
+  encoder = Encoder(name, depth)
   shapes = jax.eval_shape(lambda x: encoder.init_with_output(jax.random.PRNGKey(0), x)[0],
                           jnp.zeros((1, size, size, 3)))
   return tuple(s.shape[-1] for s in shapes)
