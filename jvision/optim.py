@@ -3,7 +3,8 @@
 ``config.optimizer``: ``name`` (sgd, momentum, nesterov, adam, adamw, rmsprop, lamb), ``learning_rate`` (the
 peak rate), ``weight_decay``, ``momentum``, ``b1``/``b2``/``eps``, ``grad_clip_norm`` (0: off).
 ``config.schedule``: ``name`` (constant, step, cosine), ``warmup_steps`` (linear warm-up from 0, any schedule),
-``decay_steps`` (step: the steps at which the rate is multiplied by ``decay_factor``).
+``decay_steps`` (step: the steps at which the rate is multiplied by ``decay_factor``), ``final_fraction``
+(cosine: the last step's rate as a fraction of the peak, in [0, 1]; default 0).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ def make_schedule(schedule: Mapping[str, Any], learning_rate: float, total_steps
                   for s in schedule.get("decay_steps", ())}
     main = optax.piecewise_constant_schedule(learning_rate, boundaries)
   else:
-    main = optax.cosine_decay_schedule(learning_rate, decay_steps=total_steps - warmup,
-                                       alpha=float(schedule.get("final_fraction", 0.0)))
+    final_fraction = float(schedule.get("final_fraction", 0.0))
+    if not 0.0 <= final_fraction <= 1.0:
+      raise ValueError(f"final_fraction must be in [0, 1], got {final_fraction}")
+    main = optax.cosine_decay_schedule(learning_rate, decay_steps=total_steps - warmup, alpha=final_fraction)
   if warmup == 0:
     return main
   return optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup), main], [warmup])

@@ -21,6 +21,13 @@ def test_cosine_with_warmup_follows_the_formula():
     np.testing.assert_allclose(schedule(step), expected, rtol=1e-5, atol=1e-8)
 
 
+def test_cosine_final_fraction_follows_the_formula():
+  schedule = optim.make_schedule({"name": "cosine", "warmup_steps": 10, "final_fraction": 0.5}, 0.1, 110)
+  for step in (10, 35, 60, 109, 110):
+    cosine = 0.5 * (1 + math.cos(math.pi * (step - 10) / 100))
+    np.testing.assert_allclose(schedule(step), 0.1 * (0.5 + 0.5 * cosine), rtol=1e-5, atol=1e-8)
+
+
 def test_step_schedule_decays_at_the_given_steps():
   schedule = optim.make_schedule({"name": "step", "decay_steps": (30, 60), "decay_factor": 0.1}, 1.0, 100)
   np.testing.assert_allclose([schedule(s) for s in (0, 29, 30, 59, 60, 99)],
@@ -59,3 +66,6 @@ def test_unknown_names_and_bad_warmup_are_clear_errors():
     optim.make_schedule({"name": "linear"}, 0.1, 10)
   with pytest.raises(ValueError, match=r"warmup_steps must be in \[0, total_steps=10\)"):
     optim.make_schedule({"name": "cosine", "warmup_steps": 10}, 0.1, 10)
+  for bad in (-0.1, 1.5):
+    with pytest.raises(ValueError, match=r"final_fraction must be in \[0, 1\], got"):
+      optim.make_schedule({"name": "cosine", "final_fraction": bad}, 0.1, 10)
