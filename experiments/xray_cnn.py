@@ -36,6 +36,8 @@ def get_config():
   config.model.dropout_rate = 0.0
   config.model.head_width = 64
   config.model.global_pool = True
+  config.model.global_pool_op = "mean"
+  config.model.class_map = False
   config.total_steps = 1000  # 8 epochs of the 4,000 training images.
   config.optimizer.learning_rate = 2e-3
   config.schedule.warmup_steps = 50

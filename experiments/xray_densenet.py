@@ -38,6 +38,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.task.uncertainty_policy = "ones_smoothed"
   config.task.max_value = 255.0
   config.task.augment = True
+  config.task.max_blur_sigma = 0.0  # > 0: blur augmentation (MultiLabelTask), for Latent Shift's classifier.
+  config.task.blur_probability = 0.5
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "densenet121"

@@ -67,6 +67,9 @@ def main() -> None:
   parser.add_argument("--heat_sigma", type=float, default=0.0,
                       help="Gaussian blur (pixels) of every heat map before it is measured, as Gifsplanation's "
                            "attribution code offers; 0: raw maps")
+  parser.add_argument("--near_pixels", default="2,4",
+                      help="also print the share of each map within this many pixels of the mask (comma-separated; "
+                           "'' for none), with the dilated mask's share of the image (its chance level)")
   parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                       help="also measure gradient saliency and integrated gradients (slow for a DenseNet)")
   args = parser.parse_args()
@@ -78,6 +81,7 @@ def main() -> None:
   config = classifier_run.config
   source = data.data_source(config.data.name, config.data.eval_split, config.data.get("data_dir") or None)
   k = xray_synthetic.PATHOLOGIES.index(args.pathology)
+  near_pixels = [int(d) for d in args.near_pixels.split(",") if d.strip()]
 
   rows, reasons, used = collections.defaultdict(list), collections.Counter(), 0
   for i in range(len(source)):
@@ -87,6 +91,7 @@ def main() -> None:
     if example["true_labels"][k] != 1:
       continue
     mask = np.asarray(example["finding_masks"][..., k], bool)
+    near = {d: ndimage.binary_dilation(mask, iterations=d) for d in near_pixels}
     image = preprocess.xrv_normalize(np.asarray(example["image"]), 255.0)
     result = explain.latent_shift(logit_fn, encode, decode, image, target_drop=args.target_drop,
                                   max_image_change=args.max_image_change)
@@ -95,6 +100,8 @@ def main() -> None:
     rows["score_counterfactual"].append(float(result.scores[-1]))
     rows["lowered"].append(float(result.scores[-1] < result.scores[0]))
     rows["mask_area_fraction"].append(float(mask.mean()))
+    for d, region in near.items():
+      rows[f"within_{d}px_area_fraction"].append(float(region.mean()))
     heats = {"latent_shift": result.heatmap}
     if args.baselines:
       heats["saliency"] = explain.gradient_saliency(score_fn, image)
@@ -107,6 +114,8 @@ def main() -> None:
       share, precision = localization(heat, mask)
       rows[f"{name}_share_in_mask"].append(share)
       rows[f"{name}_top_k_precision"].append(precision)
+      for d, region in near.items():
+        rows[f"{name}_share_within_{d}px"].append(localization(heat, region)[0])
     reasons[result.stop_reason] += 1
     if used < 3:
       stem = os.path.join(args.out_dir, f"example_{used}")

@@ -31,13 +31,17 @@ class MultiLabelTask:
     image_size: center crop and resize to this size (0: keep the stored size).
     augment: one ``random_affine`` draw per training image (rotation <= ``max_rotation`` degrees,
       translation <= ``max_translation``, scale in ``scale_range``).
+    max_blur_sigma / blur_probability: in training, a Gaussian blur (sigma up to ``max_blur_sigma`` pixels)
+      of a ``blur_probability`` share of the images (``preprocess.random_blur``; 0: off), so that scores do
+      not hinge on the finest detail and hold on an autoencoder's smooth reconstructions.
   """
 
   def __init__(self, pathologies: Sequence[str], image_key: str = "image", label_key: str = "labels",
                eval_label_key: Optional[str] = None, uncertainty_policy: str = "ignore",
                max_value: float = 255.0, image_size: int = 0, augment: bool = True,
                max_rotation: float = 8.0, max_translation: float = 0.05,
-               scale_range: Sequence[float] = (0.92, 1.08)):
+               scale_range: Sequence[float] = (0.92, 1.08), max_blur_sigma: float = 0.0,
+               blur_probability: float = 0.5):
     if uncertainty_policy not in losses.POLICIES:
       raise ValueError(f"unknown uncertainty policy {uncertainty_policy!r}; known: {', '.join(losses.POLICIES)}")
     self.pathologies = tuple(pathologies)
@@ -51,6 +55,11 @@ class MultiLabelTask:
     self.max_rotation = max_rotation
     self.max_translation = max_translation
     self.scale_range = tuple(scale_range)
+    if max_blur_sigma < 0 or not 0.0 <= blur_probability <= 1.0:
+      raise ValueError(f"need max_blur_sigma >= 0 and blur_probability in [0, 1]; got {max_blur_sigma}, "
+                       f"{blur_probability}")
+    self.max_blur_sigma = max_blur_sigma
+    self.blur_probability = blur_probability
 
   @property
   def num_outputs(self) -> int:
@@ -80,6 +89,9 @@ class MultiLabelTask:
       image, _ = preprocess.random_affine(image, rng=rng, max_rotation_degrees=self.max_rotation,
                                           max_translation=self.max_translation, scale_range=self.scale_range,
                                           fill=-preprocess.XRV_RANGE)
+    if self.max_blur_sigma > 0:
+      image = preprocess.random_blur(image, rng=rng, max_sigma=self.max_blur_sigma,
+                                     probability=self.blur_probability)
     targets = losses.uncertainty_targets(self._labels(example, self.label_key), self.uncertainty_policy, rng)
     return {"image": image, "targets": targets}
 

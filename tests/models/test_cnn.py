@@ -42,6 +42,50 @@ def test_knobs_change_structure():
   assert count() == 9 * 4 + 2 * 4 + 4 * 4 * 4 * 10 + 10  # Flattened 4x4x4 after one pool.
 
 
+def test_global_max_pool_head_reads_the_strongest_location():
+  model = cnn.CNN(num_classes=3, features=(4,), global_pool=True, global_pool_op="max", head_width=0,
+                  batch_norm=False)
+  images = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 1))
+  variables = model.init(jax.random.PRNGKey(0), images)
+  params = variables["params"]
+  # Re-derive: conv (SAME) + bias, relu, 2x2 max pool, max over the map, dense.
+  conv = jax.lax.conv_general_dilated(images, params["conv0_0"]["kernel"], (1, 1), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["conv0_0"]["bias"]
+  pooled = jnp.max(jax.nn.relu(conv), axis=(1, 2))  # The 2x2 pool does not change the global maximum.
+  expected = pooled @ params["logits"]["kernel"] + params["logits"]["bias"]
+  np.testing.assert_allclose(model.apply(variables, images), expected, rtol=1e-5, atol=1e-5)
+  # The gradient of a logit reaches the image only through each feature's strongest location.
+  grad = jax.grad(lambda x: model.apply(variables, x)[0, 0])(images[:1])
+  assert 0 < np.count_nonzero(np.asarray(grad)) <= 4 * 9  # At most 4 maxima x a 3x3 window.
+  mean_model = cnn.CNN(num_classes=3, features=(4,), global_pool=True, head_width=0, batch_norm=False)
+  grad = jax.grad(lambda x: mean_model.apply(variables, x)[0, 0])(images[:1])
+  assert np.count_nonzero(np.asarray(grad)) > 4 * 9
+
+
+@pytest.mark.parametrize("op", ["mean", "max", "log_mean_exp"])
+def test_class_map_head_scores_every_location_then_pools(op):
+  model = cnn.CNN(num_classes=3, features=(4, 6), global_pool=True, global_pool_op=op, class_map=True,
+                  head_width=5, batch_norm=False)
+  images = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 1))
+  variables = model.init(jax.random.PRNGKey(0), images)
+  params = variables["params"]
+  # The same parameters as the pooled-features head: the head's dense layers act per location.
+  features_model = cnn.CNN(num_classes=3, features=(4, 6), global_pool=True, head_width=5, batch_norm=False)
+  chex.assert_trees_all_equal_shapes(params, features_model.init(jax.random.PRNGKey(0), images)["params"])
+  conv = lambda x, p: jax.lax.conv_general_dilated(x, p["kernel"], (1, 1), "SAME",
+                                                   dimension_numbers=("NHWC", "HWIO", "NHWC")) + p["bias"]
+  pool = lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "SAME")
+  x = pool(jax.nn.relu(conv(pool(jax.nn.relu(conv(images, params["conv0_0"]))), params["conv1_0"])))
+  scores = jax.nn.relu(x @ params["hidden"]["kernel"] + params["hidden"]["bias"])
+  scores = np.asarray(scores @ params["logits"]["kernel"] + params["logits"]["bias"], np.float64)  # [2,2,2,3]
+  flat = scores.reshape(2, 4, 3)
+  expected = {"mean": flat.mean(1), "max": flat.max(1),
+              "log_mean_exp": np.log(np.mean(np.exp(flat), axis=1))}[op]
+  np.testing.assert_allclose(model.apply(variables, images), expected, rtol=1e-5, atol=1e-5)
+  if op == "log_mean_exp":  # A smooth maximum: between the mean and the maximum.
+    assert np.all(flat.mean(1) <= expected + 1e-9) and np.all(expected <= flat.max(1) + 1e-9)
+
+
 def test_dropout_is_active_only_in_training():
   model = cnn.CNN(features=(4,), dropout_rate=0.5, batch_norm=False)
   images = jax.random.normal(jax.random.PRNGKey(1), (4, 8, 8, 1))
@@ -64,6 +108,8 @@ def test_bfloat16_compute_keeps_float32_params_and_logits():
     (dict(activation="sigmoidish"), "unknown activation 'sigmoidish'"),
     (dict(pooling="median"), "unknown pooling 'median'"),
     (dict(dropout_rate=1.0), "dropout_rate must be in"),
+    (dict(global_pool=True, global_pool_op="median"), "unknown global_pool_op 'median'"),
+    (dict(class_map=True), "class_map=True pools a map of class scores: it needs global_pool=True"),
 ])
 def test_bad_knobs_are_clear_errors(kwargs, message):
   with pytest.raises(ValueError, match=message):

@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 from jvision import tasks
 from jvision.data import xray_synthetic
 from jvision.tasks.multilabel import MultiLabelTask
+from jvision.xray import preprocess
 
 NAMES = xray_synthetic.PATHOLOGIES
 
@@ -86,3 +87,17 @@ def test_evaluation_equals_sklearn_auc():
     if len(set(labels[:37, j])) == 2:
       assert result[f"auc/{name}"] == pytest.approx(skm.roc_auc_score(labels[:37, j], scores[:37]), abs=1e-6)
   assert np.isfinite(result["mean_auc"])
+
+
+def test_blur_augmentation_is_wired_into_training_only():
+  example = examples(1)[0]
+  plain = MultiLabelTask(NAMES, augment=False)
+  blurred = MultiLabelTask(NAMES, augment=False, max_blur_sigma=1.5, blur_probability=1.0)
+  image = plain.preprocess_train(example, np.random.default_rng(0))["image"]
+  out = blurred.preprocess_train(example, np.random.default_rng(0))["image"]
+  expected = preprocess.random_blur(image, rng=np.random.default_rng(0), max_sigma=1.5, probability=1.0)
+  np.testing.assert_allclose(out, expected, atol=1e-3)
+  assert np.abs(np.diff(out, axis=1)).mean() < 0.8 * np.abs(np.diff(image, axis=1)).mean()  # Smoother.
+  np.testing.assert_array_equal(blurred.preprocess_eval(example)["image"], plain.preprocess_eval(example)["image"])
+  with pytest.raises(ValueError, match="max_blur_sigma >= 0 and blur_probability in"):
+    MultiLabelTask(NAMES, blur_probability=1.5)

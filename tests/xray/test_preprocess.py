@@ -77,3 +77,29 @@ def test_random_affine_same_draw_for_image_and_masks():
   assert agreement > 0.98, agreement
   with pytest.raises(ValueError, match="mask shape"):
     preprocess.random_affine(image, [mask[:5]], rng=np.random.default_rng(0))
+
+
+def test_random_blur_reproduces_its_draw_and_keeps_the_mean():
+  from scipy import ndimage
+
+  image = np.random.default_rng(0).normal(size=(24, 20, 2)).astype(np.float32)
+  rng = np.random.default_rng(7)
+  out = preprocess.random_blur(image, rng=rng, max_sigma=2.0, probability=1.0)
+  # Re-derive the draw: the probability coin, then sigma in (0, max_sigma]; channels blurred separately.
+  check = np.random.default_rng(7)
+  check.random()
+  sigma = 2.0 * (1.0 - check.random())
+  for c in range(2):
+    np.testing.assert_allclose(out[..., c], ndimage.gaussian_filter(image[..., c], sigma, mode="reflect"),
+                               rtol=1e-5, atol=1e-5)
+  assert out.dtype == np.float32 and out.std() < image.std()  # Smoother.
+  np.testing.assert_allclose(out.mean(axis=(0, 1)), image.mean(axis=(0, 1)), atol=1e-4)  # Reflect keeps the mean.
+  assert preprocess.random_blur(image, rng=rng, max_sigma=2.0, probability=0.0) is image
+  assert preprocess.random_blur(image, rng=rng, max_sigma=0.0, probability=1.0) is image
+  blurred = [not np.array_equal(preprocess.random_blur(image, rng=rng, max_sigma=1.0, probability=0.3), image)
+             for _ in range(400)]
+  assert 0.22 < np.mean(blurred) < 0.38  # About the asked share.
+  with pytest.raises(ValueError, match="max_sigma >= 0 and probability in"):
+    preprocess.random_blur(image, rng=rng, max_sigma=-1.0)
+  with pytest.raises(ValueError, match=r"expects an image \[H, W, C\]"):
+    preprocess.random_blur(image[..., 0], rng=rng, max_sigma=1.0)
