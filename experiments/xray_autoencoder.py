@@ -8,6 +8,8 @@ Trains ``jvision.models.xray_autoencoder`` (64 px, latent 8x8x16) with the ``rec
 
 Measured (seed 0, shared 2-core CPU): eval PSNR 28.90 dB, MSE 0.0053 after 400 steps (736 s); resumed to
 1,000 steps with ``--config.total_steps=1000``: PSNR 30.13 dB, MSE 0.0040 (650 s more).
+A finer latent for Latent Shift, 16x16x16 (``--config.model.features="(16,32)"
+--config.model.latent_features=16 --config.total_steps=4000``): PSNR 33.46 dB, MSE 0.0018 (1,231 s, shared).
 """
 
 import ml_collections

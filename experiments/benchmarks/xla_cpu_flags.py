@@ -1,8 +1,9 @@
 r"""Where the CPU train step's time goes: the same step under different XLA CPU settings.
 
-    python experiments/benchmarks/xla_cpu_flags.py [--model cnn] [--batch 128] [--steps 10] [--repeats 3]
+    python experiments/benchmarks/xla_cpu_flags.py [--model cnn] [--dtype float32] [--batch 128] [--steps 10] \
+        [--repeats 3]
 
-Each variant runs `train_throughput.py`'s jvision step (float32, 32x32x3, SGD with momentum) in a fresh
+Each variant runs `train_throughput.py`'s jvision step (``--dtype`` compute, 32x32x3, SGD with momentum) in a fresh
 process, because XLA reads its flags once at start-up, and prints images/s next to the default. Variants:
 XLA's oneDNN and XNNPACK kernels for convolutions and matmuls, fast math, and the step without jvision's
 non-finite guard (the guard selects between old and new state, one extra pass over params and optimizer state).
@@ -29,14 +30,15 @@ CHILD = r"""
 import sys, json
 sys.path.insert(0, {here!r})
 import train_throughput as tt
-rate = tt.jax_images_per_second({model!r}, "float32", {batch}, {steps}, {repeats}, guard_nonfinite={guard})
+rate = tt.jax_images_per_second({model!r}, {dtype!r}, {batch}, {steps}, {repeats}, guard_nonfinite={guard})
 print(json.dumps(rate))
 """
 
 
-def run_variant(flags: str, model: str, batch: int, steps: int, repeats: int, guard: bool = True) -> str:
+def run_variant(flags: str, model: str, batch: int, steps: int, repeats: int, guard: bool = True,
+                dtype: str = "float32") -> str:
   env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
-  code = CHILD.format(here=HERE, model=model, batch=batch, steps=steps, repeats=repeats, guard=guard)
+  code = CHILD.format(here=HERE, model=model, dtype=dtype, batch=batch, steps=steps, repeats=repeats, guard=guard)
   result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
   if result.returncode != 0:
     last = (result.stderr.strip().splitlines() or ["?"])[-1]
@@ -47,16 +49,17 @@ def run_variant(flags: str, model: str, batch: int, steps: int, repeats: int, gu
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model", default="cnn")
+  parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
   parser.add_argument("--batch", type=int, default=128)
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--repeats", type=int, default=3)
   args = parser.parse_args()
-  print(f"| variant ({args.model}, batch {args.batch}, float32) | XLA_FLAGS | images/s |")
+  print(f"| variant ({args.model}, batch {args.batch}, {args.dtype}) | XLA_FLAGS | images/s |")
   print("|---|---|---|")
   for name, flags in VARIANTS.items():
-    rate = run_variant(flags, args.model, args.batch, args.steps, args.repeats)
+    rate = run_variant(flags, args.model, args.batch, args.steps, args.repeats, dtype=args.dtype)
     print(f"| {name} | `{flags or '(none)'}` | {rate} |", flush=True)
-  rate = run_variant("", args.model, args.batch, args.steps, args.repeats, guard=False)
+  rate = run_variant("", args.model, args.batch, args.steps, args.repeats, guard=False, dtype=args.dtype)
   print(f"| default without the non-finite guard | `(none)` | {rate} |", flush=True)
 
 
