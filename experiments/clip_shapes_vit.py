@@ -6,13 +6,9 @@ it moved to 128 px); everything else is the same.
     python -m jvision.zero_shot --workdir runs/clip_shapes_vit
 """
 
-import importlib.util
-import os
+from jvision import config as config_lib
 
-_spec = importlib.util.spec_from_file_location("clip_shapes", os.path.join(os.path.dirname(__file__),
-                                                                            "clip_shapes.py"))
-_base = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_base)
+_base = config_lib.sibling_experiment(__file__, "clip_shapes.py")
 
 
 def get_config():

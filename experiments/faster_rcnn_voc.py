@@ -21,15 +21,11 @@ matrix products (``jvision.ops.roi``), costly on the 152 x 152 P2 map: expect an
 ``tests/tasks/test_two_stage.py``.
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
-_spec = importlib.util.spec_from_file_location("faster_rcnn_coco", os.path.join(os.path.dirname(__file__),
-                                                                                 "faster_rcnn_coco.py"))
-_coco = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_coco)
+from jvision import config as config_lib
+
+_coco = config_lib.sibling_experiment(__file__, "faster_rcnn_coco.py")
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",

@@ -17,15 +17,11 @@ two evaluations): box COCO AP 0.825 (VOC mAP@0.5 0.968), mask (segm) AP 0.760, m
 ``experiments/benchmarks/detection_models.py``.
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
-_spec = importlib.util.spec_from_file_location("faster_rcnn_shapes", os.path.join(os.path.dirname(__file__),
-                                                                                   "faster_rcnn_shapes.py"))
-_base = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_base)
+from jvision import config as config_lib
+
+_base = config_lib.sibling_experiment(__file__, "faster_rcnn_shapes.py")
 
 
 def get_config() -> ml_collections.ConfigDict:

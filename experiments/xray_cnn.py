@@ -12,20 +12,11 @@ Measured (seed 0, 1000 steps, 484 s of training on a shared 2-core CPU): mean RO
 ``python -m jvision.evaluate --config experiments/xray_cnn.py --workdir runs/xray_cnn``.
 """
 
-import importlib.util
-import os
-
-
-def _densenet_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "xray_densenet.py")
-  spec = importlib.util.spec_from_file_location("xray_densenet_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+from jvision import config as config_lib
 
 
 def get_config():
-  config = _densenet_config()
+  config = config_lib.sibling_experiment(__file__, "xray_densenet.py").get_config()
   config.model.name = "cnn"
   config.model.features = (16, 32, 64, 96)
   config.model.convs_per_block = 1

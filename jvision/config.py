@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import types
 from typing import Any, Iterable
 
 import ml_collections
@@ -44,13 +45,25 @@ class ConfigError(ValueError):
   """A config that cannot be used; the message names the key."""
 
 
-def load_config(path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
-  """Loads ``path``'s ``get_config()``, applies ``key=value`` overrides, validates, and locks it."""
+def _load_module(path: str, name: str) -> types.ModuleType:
   if not os.path.isfile(path):
     raise FileNotFoundError(f"config file {path!r} does not exist")
-  spec = importlib.util.spec_from_file_location("jvision_experiment_config", path)
+  spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
+  return module
+
+
+def sibling_experiment(file: str, name: str) -> types.ModuleType:
+  """The experiment file ``name`` (e.g. ``"xray_cnn.py"``) next to ``file`` (a config's ``__file__``), loaded
+  as a module: for a config that builds on another one (``sibling_experiment(__file__, "xray_cnn.py")
+  .get_config()`` gives the base config, unlocked and without the trainer defaults)."""
+  return _load_module(os.path.join(os.path.dirname(os.path.abspath(file)), name), os.path.splitext(name)[0])
+
+
+def load_config(path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
+  """Loads ``path``'s ``get_config()``, applies ``key=value`` overrides, validates, and locks it."""
+  module = _load_module(path, "jvision_experiment_config")
   if not hasattr(module, "get_config"):
     raise ConfigError(f"config file {path!r} has no get_config() function")
   config = module.get_config()

@@ -51,3 +51,21 @@ def test_missing_file_and_missing_get_config(tmp_path):
   empty.write_text("x = 1\n")
   with pytest.raises(config_lib.ConfigError, match="has no get_config"):
     config_lib.load_config(str(empty))
+
+
+def test_sibling_experiment_builds_on_another_config_file(tmp_path):
+  (tmp_path / "base.py").write_text(
+      "import ml_collections\n\n"
+      "def get_config():\n"
+      "  return ml_collections.ConfigDict({'seed': 3, 'model': {'name': 'cnn', 'width': 8}})\n")
+  (tmp_path / "derived.py").write_text(
+      "from jvision import config as config_lib\n\n"
+      "def get_config():\n"
+      "  config = config_lib.sibling_experiment(__file__, 'base.py').get_config()\n"
+      "  config.model.width = 16\n"
+      "  return config\n")
+  derived = config_lib.sibling_experiment(str(tmp_path / "any_file.py"), "derived.py").get_config()
+  assert derived.seed == 3 and derived.model.width == 16  # The base's keys, with the derived change.
+  assert "grad_accum_steps" not in derived  # Unlocked, without the trainer defaults that load_config adds.
+  with pytest.raises(FileNotFoundError, match="missing.py' does not exist"):
+    config_lib.sibling_experiment(str(tmp_path / "derived.py"), "missing.py")
