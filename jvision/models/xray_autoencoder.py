@@ -28,6 +28,7 @@ from flax import linen as nn
 
 Dtype = Any
 XRV_RANGE = 1024.0
+NORMS = ("group", "pixel")
 
 
 def _groups(features: int) -> int:
@@ -39,6 +40,7 @@ class ResidualBlock(nn.Module):
   ``"up"`` (nearest 2x upsampling first) or ``"none"``. [B, H, W, C] -> [B, H', W', features]."""
   features: int
   resample: str = "none"
+  norm: str = "group"
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -46,9 +48,14 @@ class ResidualBlock(nn.Module):
   def __call__(self, x):
     if self.resample not in ("down", "up", "none"):
       raise ValueError(f"resample must be 'down', 'up' or 'none'; got {self.resample!r}")
+    if self.norm not in NORMS:
+      raise ValueError(f"unknown norm {self.norm!r}; known: {', '.join(NORMS)}")
     conv = functools.partial(nn.Conv, dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = functools.partial(nn.GroupNorm, num_groups=_groups(self.features), dtype=self.dtype,
-                             param_dtype=self.param_dtype)
+    if self.norm == "group":
+      norm = functools.partial(nn.GroupNorm, num_groups=_groups(self.features), dtype=self.dtype,
+                               param_dtype=self.param_dtype)
+    else:  # Each pixel's channels on their own: a change at one place does not reach the others.
+      norm = functools.partial(nn.LayerNorm, dtype=self.dtype, param_dtype=self.param_dtype)
     if self.resample == "up":
       b, h, w, c = x.shape
       x = jax.image.resize(x, (b, 2 * h, 2 * w, c), "nearest")
@@ -69,22 +76,29 @@ class XrayAutoencoder(nn.Module):
   Attributes:
     features: channels of the encoder stages (the decoder uses them reversed).
     latent_features: channels of the latent map ``z`` [B, H / 2**len(features), W / 2**len(features), C].
+    norm: ``"group"`` (GroupNorm: statistics over the whole map, so a change anywhere in the latent shifts
+      every output pixel a little) or ``"pixel"`` (LayerNorm over each pixel's channels: a latent change
+      reaches only the decoder's receptive field, which keeps a Latent Shift local).
   """
   features: Sequence[int] = (32, 64, 128)
   latent_features: int = 32
+  norm: str = "group"
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
   def setup(self):
     if not self.features:
       raise ValueError("XrayAutoencoder needs at least one stage in `features`")
+    if self.norm not in NORMS:
+      raise ValueError(f"unknown norm {self.norm!r}; known: {', '.join(NORMS)}")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    block_kw = dict(norm=self.norm, **kw)
     self.stem = nn.Conv(self.features[0], (3, 3), name="stem", **kw)
-    self.down = [ResidualBlock(f, "down", name=f"down{i}", **kw) for i, f in enumerate(self.features)]
+    self.down = [ResidualBlock(f, "down", name=f"down{i}", **block_kw) for i, f in enumerate(self.features)]
     self.to_latent = nn.Conv(self.latent_features, (1, 1), name="to_latent", **kw)
     self.from_latent = nn.Conv(self.features[-1], (3, 3), name="from_latent", **kw)
     reversed_features = tuple(self.features[::-1])
-    self.up = [ResidualBlock(f, "up", name=f"up{i}", **kw) for i, f in enumerate(reversed_features)]
+    self.up = [ResidualBlock(f, "up", name=f"up{i}", **block_kw) for i, f in enumerate(reversed_features)]
     self.to_image = nn.Conv(1, (3, 3), name="to_image", **kw)
 
   @property

@@ -40,3 +40,23 @@ def test_bad_inputs_are_clear_errors():
     model.init(jax.random.key(0), jnp.zeros((1, 10, 8, 1)))
   with pytest.raises(ValueError, match=r"\[B, H, W, 1\]"):
     model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+  with pytest.raises(ValueError, match="unknown norm 'batch'; known: group, pixel"):
+    models.get_model("xray_autoencoder", features=(8,), norm="batch").init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+
+
+def test_pixel_norm_keeps_a_latent_change_inside_the_decoders_receptive_field():
+  # Latent 8x8 for a 32x32 image (two stages). A change at latent cell (0, 0) reaches, through the 3x3
+  # from_latent conv (+-1 cell), two upsampling blocks (2x nearest, two 3x3 convs each) and the 3x3 output conv,
+  # at most pixels 0..14 along each axis: ((1 + 1) * 2 + 2) * 2 + 2 + 1 = 15.
+  latent = jax.random.normal(jax.random.key(1), (1, 8, 8, 4))
+  moved = latent.at[0, 0, 0, :].add(3.0)
+  changes = {}
+  for norm in ("pixel", "group"):
+    model = xray_autoencoder.XrayAutoencoder(features=(8, 8), latent_features=4, norm=norm)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
+    decode = lambda z: model.apply(variables, z, method=model.decode)
+    changes[norm] = np.abs(np.asarray(decode(moved) - decode(latent)))[0, ..., 0]
+  assert changes["pixel"][:15, :15].max() > 0
+  np.testing.assert_array_equal(changes["pixel"][15:, :], 0.0)
+  np.testing.assert_array_equal(changes["pixel"][:, 15:], 0.0)
+  assert changes["group"][15:, 15:].min() > 0  # GroupNorm's statistics carry the change everywhere.
