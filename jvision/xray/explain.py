@@ -1,6 +1,6 @@
 r"""Explaining a chest X-ray classifier: Latent Shift counterfactuals, gradient saliency, integrated gradients.
 
-    python -m jvision.xray.explain --classifier_workdir runs/xray_cnn \
+    python -m jvision.xray.explain --classifier_workdir runs/xray_cnn_class_map \
         --autoencoder_workdir runs/xray_autoencoder --image synthetic:12 --pathology Mass --out explain.gif
 
 Latent Shift (Cohen et al., "Gifsplanation via Latent Shift: A Simple Autoencoder Approach to Counterfactual

@@ -31,4 +31,5 @@ def test_autoencoder_config_builds_a_model_that_reconstructs_at_the_input_shape(
   variables = jax.eval_shape(model.init, jax.random.key(0), x)
   assert jax.eval_shape(model.apply, variables, x).shape == (2, 64, 64, 1)
   z = jax.eval_shape(lambda v, x: model.apply(v, x, method=model.encode), variables, x)
-  assert z.shape == (2, 8, 8, config.model.latent_features)
+  side = 64 // 2 ** len(config.model.features)
+  assert z.shape == (2, side, side, config.model.latent_features)
