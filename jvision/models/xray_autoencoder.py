@@ -8,7 +8,8 @@ of that design with a spatial latent ``[B, H / 2**S, W / 2**S, latent_features]`
 that a shift can stay local.
 
 Inputs and outputs are in the torchxrayvision range ([-1024, 1024], one channel, ``jvision.xray.preprocess``);
-the network works on ``x / 1024`` internally. GroupNorm instead of BatchNorm keeps the model stateless, so
+the network works on ``x / 1024`` internally. GroupNorm (or, with ``norm="pixel"``, a LayerNorm over each
+pixel's channels, which keeps a latent change local) instead of BatchNorm keeps the model stateless, so
 ``encode``/``decode`` need no ``batch_stats`` and gradients through ``decode`` do not depend on a batch.
 
     model = XrayAutoencoder()
@@ -36,8 +37,9 @@ def _groups(features: int) -> int:
 
 
 class ResidualBlock(nn.Module):
-  """Two 3x3 convs with GroupNorm and a (1x1-projected) shortcut; ``resample`` is ``"down"`` (stride 2),
-  ``"up"`` (nearest 2x upsampling first) or ``"none"``. [B, H, W, C] -> [B, H', W', features]."""
+  """Two 3x3 convs with GroupNorm or per-pixel LayerNorm (``norm``) and a (1x1-projected) shortcut;
+  ``resample`` is ``"down"`` (stride 2), ``"up"`` (nearest 2x upsampling first) or ``"none"``.
+  [B, H, W, C] -> [B, H', W', features]."""
   features: int
   resample: str = "none"
   norm: str = "group"
