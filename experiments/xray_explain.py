@@ -63,10 +63,16 @@ from jvision.data import xray_synthetic
 from jvision.xray import explain, preprocess
 
 
+def share_inside(heat: np.ndarray, region: np.ndarray) -> float:
+  """Share of ``heat`` [H, W] (>= 0) inside boolean ``region`` (0 for an all-zero map)."""
+  heat = np.asarray(heat, np.float64)
+  return float(heat[region].sum() / max(heat.sum(), 1e-12))
+
+
 def localization(heat: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
   """(share of ``heat`` [H, W] (>= 0) inside boolean ``mask``, precision of the mask-area top pixels)."""
   heat = np.asarray(heat, np.float64)
-  share = float(heat[mask].sum() / max(heat.sum(), 1e-12))
+  share = share_inside(heat, mask)
   k = int(mask.sum())
   top = np.argsort(heat.ravel())[::-1][:k]
   return share, float(mask.ravel()[top].mean())
@@ -131,7 +137,7 @@ def main() -> None:
                                   max_image_change=args.max_image_change)
     rows["score_image"].append(float(score_fn(jnp.asarray(image)[None])[0]))
     for sigma in blur_sigmas:
-      blurred = ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="reflect")
+      blurred = preprocess.gaussian_blur(image, sigma)
       rows[f"score_image_blurred_{sigma:g}px"].append(float(score_fn(jnp.asarray(blurred)[None])[0]))
     rows["score_reconstruction"].append(float(result.scores[0]))
     rows["score_counterfactual"].append(float(result.scores[-1]))
@@ -142,8 +148,9 @@ def main() -> None:
     heats = {"latent_shift": result.heatmap}
     # The autoencoder's own limit: the ideal change (the finding's mask, blurred like the image) sent through
     # the latent, z - 0.05 |z| g / |g| with g = d<D(z), mask>/dz, and decoded again.
-    ideal = ndimage.gaussian_filter(mask.astype(np.float32), 0.6 * mask.shape[0] / 64)[None, ..., None]
-    rows["autoencoder_ideal_share_in_mask"].append(localization(ideal_roundtrip(image, ideal), mask)[0])
+    ideal = ndimage.gaussian_filter(mask.astype(np.float32), xray_synthetic.blur_sigma(mask.shape[0]))
+    rows["autoencoder_ideal_share_in_mask"].append(share_inside(ideal_roundtrip(image, ideal[None, ..., None]),
+                                                                mask))
     if args.baselines:
       heats["saliency"] = explain.gradient_saliency(score_fn, image)
       ig = explain.integrated_gradients(score_fn, image)
@@ -156,7 +163,7 @@ def main() -> None:
       rows[f"{name}_share_in_mask"].append(share)
       rows[f"{name}_top_k_precision"].append(precision)
       for d, region in near.items():
-        rows[f"{name}_share_within_{d}px"].append(localization(heat, region)[0])
+        rows[f"{name}_share_within_{d}px"].append(share_inside(heat, region))
     reasons[result.stop_reason] += 1
     if used < 3:
       stem = os.path.join(args.out_dir, f"example_{used}")

@@ -59,6 +59,11 @@ def _point_in_lung(rng, lung, min_distance):
   return candidates[rng.integers(len(candidates))]
 
 
+def blur_sigma(size: int) -> float:
+  """The acquisition blur of a ``size`` x ``size`` image (Gaussian sigma in pixels): 0.6 px at 64 px."""
+  return 0.6 * size / 64
+
+
 def render_example(size: int, prevalence: float, rng: np.random.Generator) -> dict:
   """One example (see the module docstring) drawn with ``rng``; ``image`` as float in [0, 1] is rounded to
   uint8 at the end."""
@@ -115,7 +120,7 @@ def render_example(size: int, prevalence: float, rng: np.random.Generator) -> di
     image += opacity.astype(np.float32)
     masks[..., k] = (blob > 0.3) & lung_mask
   # Acquisition: blur, exposure, noise.
-  image = ndimage.gaussian_filter(image, 0.6 * size / 64)
+  image = ndimage.gaussian_filter(image, blur_sigma(size))
   image = image * rng.uniform(0.85, 1.15) + rng.uniform(-0.05, 0.05)
   image = image + rng.normal(0, 0.02, image.shape)
   true_labels = present.astype(np.float32)

@@ -55,7 +55,7 @@ class MultiLabelTask:
     self.max_rotation = max_rotation
     self.max_translation = max_translation
     self.scale_range = tuple(scale_range)
-    if max_blur_sigma < 0 or not 0.0 <= blur_probability <= 1.0:
+    if not max_blur_sigma >= 0 or not 0.0 <= blur_probability <= 1.0:  # NaN fails too.
       raise ValueError(f"need max_blur_sigma >= 0 and blur_probability in [0, 1]; got {max_blur_sigma}, "
                        f"{blur_probability}")
     self.max_blur_sigma = max_blur_sigma

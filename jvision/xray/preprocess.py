@@ -116,6 +116,16 @@ def random_affine(image: np.ndarray, masks: Sequence[np.ndarray] = (), *, rng: n
   return warp(image, 1, fill), [warp(mask, 0, 0.0) for mask in masks]
 
 
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+  """``image`` [H, W, C] blurred by a Gaussian of ``sigma`` pixels, each channel on its own (edges
+  reflected), in the image's dtype."""
+  from scipy import ndimage
+
+  if image.ndim != 3:
+    raise ValueError(f"gaussian_blur expects an image [H, W, C]; got shape {image.shape}")
+  return ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="reflect").astype(image.dtype)
+
+
 def random_blur(image: np.ndarray, *, rng: np.random.Generator, max_sigma: float,
                 probability: float = 0.5) -> np.ndarray:
   """With ``probability``, a Gaussian blur of ``image`` [H, W, C] (each channel; sigma uniform in
@@ -124,13 +134,10 @@ def random_blur(image: np.ndarray, *, rng: np.random.Generator, max_sigma: float
   A classifier trained with it does not rely on the finest detail (sensor noise, the sharpest edges), so its
   scores hold on smooth images such as an autoencoder's reconstructions (``jvision.xray.explain``).
   """
-  from scipy import ndimage
-
-  if max_sigma < 0 or not 0.0 <= probability <= 1.0:
+  if not max_sigma >= 0 or not 0.0 <= probability <= 1.0:  # Written so that NaN fails too.
     raise ValueError(f"need max_sigma >= 0 and probability in [0, 1]; got {max_sigma}, {probability}")
   if image.ndim != 3:
     raise ValueError(f"random_blur expects an image [H, W, C]; got shape {image.shape}")
   if max_sigma == 0 or rng.random() >= probability:
     return image
-  sigma = max_sigma * (1.0 - rng.random())  # (0, max_sigma]
-  return ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="reflect").astype(image.dtype)
+  return gaussian_blur(image, max_sigma * (1.0 - rng.random()))  # sigma in (0, max_sigma].

@@ -99,5 +99,6 @@ def test_blur_augmentation_is_wired_into_training_only():
   np.testing.assert_allclose(out, expected, atol=1e-3)
   assert np.abs(np.diff(out, axis=1)).mean() < 0.8 * np.abs(np.diff(image, axis=1)).mean()  # Smoother.
   np.testing.assert_array_equal(blurred.preprocess_eval(example)["image"], plain.preprocess_eval(example)["image"])
-  with pytest.raises(ValueError, match="max_blur_sigma >= 0 and blur_probability in"):
-    MultiLabelTask(NAMES, blur_probability=1.5)
+  for kwargs in (dict(blur_probability=1.5), dict(max_blur_sigma=float("nan"))):
+    with pytest.raises(ValueError, match="max_blur_sigma >= 0 and blur_probability in"):
+      MultiLabelTask(NAMES, **kwargs)

@@ -17,7 +17,8 @@ def _experiment():
 
 
 def test_localization_share_and_top_k_precision_by_hand():
-  localization = _experiment().localization
+  experiment = _experiment()
+  localization = experiment.localization
   mask = np.zeros((4, 4), bool)
   mask[0, :2] = True  # Two pixels.
   heat = np.zeros((4, 4))
@@ -26,6 +27,7 @@ def test_localization_share_and_top_k_precision_by_hand():
   assert share == 0.5  # (3 + 1) / 8.
   assert precision == 0.5  # The top two pixels are (3, 3) and (0, 0).
   assert localization(np.zeros((4, 4)), mask)[0] == 0.0  # No change: no share, and no division by zero.
+  assert experiment.share_inside(heat, ~mask) == 0.5 and experiment.share_inside(heat, mask | ~mask) == 1.0
 
 
 def test_autoencoder_roundtrip_of_identity_and_blurring_autoencoders():

@@ -99,7 +99,8 @@ def test_random_blur_reproduces_its_draw_and_keeps_the_mean():
   blurred = [not np.array_equal(preprocess.random_blur(image, rng=rng, max_sigma=1.0, probability=0.3), image)
              for _ in range(400)]
   assert 0.22 < np.mean(blurred) < 0.38  # About the asked share.
-  with pytest.raises(ValueError, match="max_sigma >= 0 and probability in"):
-    preprocess.random_blur(image, rng=rng, max_sigma=-1.0)
+  for bad in (-1.0, float("nan")):
+    with pytest.raises(ValueError, match="max_sigma >= 0 and probability in"):
+      preprocess.random_blur(image, rng=rng, max_sigma=bad)
   with pytest.raises(ValueError, match=r"expects an image \[H, W, C\]"):
     preprocess.random_blur(image[..., 0], rng=rng, max_sigma=1.0)
