@@ -112,10 +112,10 @@ class CNN(nn.Module):
         x = max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
       elif self.pooling == "avg":
         x = nn.avg_pool(x, (2, 2), strides=(2, 2), padding="SAME")
-    if self.global_pool and not self.class_map:
-      x = GLOBAL_POOL_OPS[self.global_pool_op](x, axis=(1, 2))
-    elif not self.global_pool:
+    if not self.global_pool:
       x = x.reshape((x.shape[0], -1))
+    elif not self.class_map:
+      x = GLOBAL_POOL_OPS[self.global_pool_op](x, axis=(1, 2))
     # Dense layers act on the last axis: on [B, h, w, C] (class_map) they are 1x1 convolutions.
     if self.head_width > 0:
       x = nn.Dense(self.head_width, dtype=self.dtype, param_dtype=self.param_dtype, name="hidden")(x)

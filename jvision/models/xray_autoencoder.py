@@ -91,8 +91,6 @@ class XrayAutoencoder(nn.Module):
   def setup(self):
     if not self.features:
       raise ValueError("XrayAutoencoder needs at least one stage in `features`")
-    if self.norm not in NORMS:
-      raise ValueError(f"unknown norm {self.norm!r}; known: {', '.join(NORMS)}")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     block_kw = dict(norm=self.norm, **kw)
     self.stem = nn.Conv(self.features[0], (3, 3), name="stem", **kw)
