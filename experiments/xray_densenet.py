@@ -40,6 +40,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.task.augment = True
   config.task.max_blur_sigma = 0.0  # > 0: blur augmentation (MultiLabelTask), for Latent Shift's classifier.
   config.task.blur_probability = 0.5
+  # > 0: "right for the right reasons" penalty on the logits' gradient outside the finding masks (MultiLabelTask).
+  config.task.evidence_weight = 0.0
+  config.task.evidence_mask_key = "finding_masks"
+  config.task.evidence_margin = 1
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "densenet121"

@@ -81,16 +81,24 @@ class XrayAutoencoder(nn.Module):
     norm: ``"group"`` (GroupNorm: statistics over the whole map, so a change anywhere in the latent shifts
       every output pixel a little) or ``"pixel"`` (LayerNorm over each pixel's channels: a latent change
       reaches only the decoder's receptive field, which keeps a Latent Shift local).
+    latent_noise: in training (``__call__(..., train=True)``, rng stream ``"dropout"``), Gaussian noise of
+      this standard deviation, relative to each example's latent RMS, is added to the latent before decoding
+      (0: none). The decoder then has to map a whole ball of latents to one image, so it becomes flat along
+      directions that no training image needs, as a VAE's decoder does (Ghosh et al., "From Variational to
+      Deterministic Autoencoders", ICLR 2020, Section 2).
   """
   features: Sequence[int] = (32, 64, 128)
   latent_features: int = 32
   norm: str = "group"
+  latent_noise: float = 0.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
   def setup(self):
     if not self.features:
       raise ValueError("XrayAutoencoder needs at least one stage in `features`")
+    if not self.latent_noise >= 0:
+      raise ValueError(f"latent_noise must be >= 0; got {self.latent_noise}")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     block_kw = dict(norm=self.norm, **kw)
     self.stem = nn.Conv(self.features[0], (3, 3), name="stem", **kw)
@@ -124,6 +132,12 @@ class XrayAutoencoder(nn.Module):
     return self.to_image(x).astype(jnp.float32) * XRV_RANGE
 
   def __call__(self, images: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    """Reconstruction ``decode(encode(images))`` [B, H, W, 1]; ``train`` is accepted for the trainer."""
-    del train  # No dropout or batch statistics.
-    return self.decode(self.encode(images))
+    """Reconstruction ``decode(encode(images))`` [B, H, W, 1]; with ``train`` and ``latent_noise``, of the
+    noised latent."""
+    latent = self.encode(images)
+    if train and self.latent_noise > 0:
+      rms = jax.lax.stop_gradient(jnp.sqrt(jnp.mean(latent.astype(jnp.float32) ** 2, axis=(1, 2, 3),
+                                                    keepdims=True)))
+      noise = jax.random.normal(self.make_rng("dropout"), latent.shape, jnp.float32)
+      latent = latent + (self.latent_noise * rms * noise).astype(latent.dtype)
+    return self.decode(latent)

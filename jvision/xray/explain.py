@@ -1,6 +1,6 @@
 r"""Explaining a chest X-ray classifier: Latent Shift counterfactuals, gradient saliency, integrated gradients.
 
-    python -m jvision.xray.explain --classifier_workdir runs/xray_cnn_class_map \
+    python -m jvision.xray.explain --classifier_workdir runs/xray_cnn_evidence \
         --autoencoder_workdir runs/xray_autoencoder --image synthetic:12 --pathology Mass --out explain.gif
 
 Latent Shift (Cohen et al., "Gifsplanation via Latent Shift: A Simple Autoencoder Approach to Counterfactual
@@ -136,10 +136,14 @@ def latent_shift(logit_fn: ScoreFn, encode_fn: Callable, decode_fn: Callable, im
       search_logits=np.asarray(logits), search_changes=changes, stop_reason=reason)
 
 
+def gradient(score_fn: ScoreFn, image: jnp.ndarray) -> np.ndarray:
+  """d f_p / d x [H, W, C] for one image [H, W, C] (signed)."""
+  return np.asarray(jax.grad(lambda x: jnp.sum(score_fn(x[None])))(jnp.asarray(image, jnp.float32)))
+
+
 def gradient_saliency(score_fn: ScoreFn, image: jnp.ndarray) -> np.ndarray:
   """|d f_p / d x| [H, W] (maximum over channels) for one image [H, W, C]."""
-  grad = jax.grad(lambda x: jnp.sum(score_fn(x[None])))(jnp.asarray(image, jnp.float32))
-  return np.asarray(jnp.max(jnp.abs(grad), axis=-1))
+  return np.max(np.abs(gradient(score_fn, image)), axis=-1)
 
 
 @dataclasses.dataclass

@@ -60,3 +60,29 @@ def test_pixel_norm_keeps_a_latent_change_inside_the_decoders_receptive_field():
   np.testing.assert_array_equal(changes["pixel"][15:, :], 0.0)
   np.testing.assert_array_equal(changes["pixel"][:, 15:], 0.0)
   assert changes["group"][15:, 15:].min() > 0  # GroupNorm's statistics carry the change everywhere.
+
+
+
+def test_latent_noise_perturbs_only_training_reconstructions_relative_to_the_latent_scale():
+  model = xray_autoencoder.XrayAutoencoder(features=(8,), latent_features=4, norm="pixel", latent_noise=0.5)
+  x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1), minval=-1024, maxval=1024)
+  variables = model.init(jax.random.key(1), x)
+  clean = model.apply(variables, model.apply(variables, x, method=model.encode), method=model.decode)
+  chex.assert_trees_all_close(model.apply(variables, x), clean)  # Evaluation: no noise.
+  rngs = {"dropout": jax.random.key(2)}
+  noisy = model.apply(variables, x, train=True, rngs=rngs)
+  assert float(jnp.mean(jnp.abs(noisy - clean))) > 1.0
+  chex.assert_trees_all_close(model.apply(variables, x, train=True, rngs=rngs), noisy)  # Reproducible.
+  # The noise is relative to the latent's RMS: scaling the latent by 10 (to_latent) and undoing it in the
+  # decoder's first conv (from_latent) leaves the clean and the noisy reconstructions unchanged.
+  params = jax.tree.map(lambda p: p, variables["params"])
+  params["to_latent"] = jax.tree.map(lambda p: 10.0 * p, params["to_latent"])
+  params["from_latent"] = dict(params["from_latent"], kernel=params["from_latent"]["kernel"] / 10.0)
+  chex.assert_trees_all_close(model.apply({"params": params}, x, train=True, rngs=rngs), noisy, rtol=1e-4,
+                              atol=1e-2)
+  # Small noise: the change is about proportional to it (the decoder is smooth).
+  small = [jnp.abs(model.clone(latent_noise=s).apply(variables, x, train=True, rngs=rngs) - clean).mean()
+           for s in (1e-4, 2e-4)]
+  np.testing.assert_allclose(float(small[1] / small[0]), 2.0, rtol=0.05)
+  with pytest.raises(ValueError, match="latent_noise must be >= 0; got -0.1"):
+    xray_autoencoder.XrayAutoencoder(features=(8,), latent_noise=-0.1).init(jax.random.key(0), x)

@@ -10,7 +10,7 @@ from jvision import tasks
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("name", ["xray_densenet", "xray_cnn", "xray_cnn_class_map"])
+@pytest.mark.parametrize("name", ["xray_densenet", "xray_cnn", "xray_cnn_class_map", "xray_cnn_evidence"])
 def test_config_loads_and_heads_match(name):
   config = config_lib.load_config(os.path.join(ROOT, "experiments", f"{name}.py"))
   task = tasks.get_task(config.task.name, **{k: v for k, v in config.task.items() if k != "name"})

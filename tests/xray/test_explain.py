@@ -74,10 +74,13 @@ def test_choose_stop_by_hand(scores, changes, expected):
   assert explain.choose_stop(logits, np.asarray(changes), target_drop=0.35, max_image_change=0.1) == expected
 
 
-def test_gradient_saliency_of_a_linear_score_is_its_weights():
+def test_gradient_and_saliency_of_a_linear_score_are_its_weights():
   image = jnp.zeros((H, W, 1))
-  np.testing.assert_allclose(explain.gradient_saliency(lambda x: jnp.sum(x * WEIGHTS, axis=(1, 2, 3)), image),
-                             np.abs(np.asarray(WEIGHTS)[..., 0]), rtol=1e-6)
+  linear = lambda x: jnp.sum(x * WEIGHTS, axis=(1, 2, 3))
+  assert (np.asarray(WEIGHTS) < 0).any()  # The signed gradient keeps the weights' signs.
+  np.testing.assert_allclose(explain.gradient(linear, image), np.asarray(WEIGHTS), rtol=1e-6)
+  np.testing.assert_allclose(explain.gradient_saliency(linear, image), np.abs(np.asarray(WEIGHTS)[..., 0]),
+                             rtol=1e-6)
 
 
 def test_integrated_gradients_of_a_linear_score_is_exact():
