@@ -20,13 +20,15 @@ Earlier settings, each with these overrides:
   idle but for a 30 s test run); at 1,000 steps (``--config.total_steps=1000``): PSNR 32.13 dB (286 s).
 - The same with GroupNorm (``--config.model.norm=group``), 4,000 steps: PSNR 33.46 dB, MSE 0.0018 (1,231 s,
   shared).
-- 16x16x4 (``--config.model.features="(16,32)"``), per-pixel norm, 1,000 steps: PSNR 31.49 dB (278 s); 4x4x16
+- At 1,000 steps (``--config.total_steps=1000 --config.eval_every_steps=1000`` with each of these): 16x16x4
+  (``--config.model.features="(16,32)"``), per-pixel norm: PSNR 31.49 dB (278 s); 4x4x16
   (``--config.model.features="(16,32,64,64)" --config.model.latent_features=16``): 29.75 dB (389 s).
 - Latent noise (a VAE-like flat decoder) on the 16x16x16 per-pixel autoencoder at 1,000 steps
-  (``--config.model.features="(16,32)" --config.model.latent_features=16 --config.model.latent_noise=0.5``):
-  PSNR 30.18 dB (296 s); with ``latent_noise=1.0``: 26.88 dB (285 s).
-- The 8x8x16 GroupNorm autoencoder (``--config.model.features="(16,32,64)" --config.model.norm=group
-  --config.total_steps=400 --config.eval_every_steps=400``): PSNR 28.90 dB, MSE 0.0053 after 400 steps (736 s,
+  (``--config.model.features="(16,32)" --config.model.latent_features=16 --config.model.latent_noise=0.5
+  --config.total_steps=1000 --config.eval_every_steps=1000``): PSNR 30.18 dB (296 s); with
+  ``latent_noise=1.0``: 26.88 dB (285 s).
+- The 8x8x16 GroupNorm autoencoder (``--config.model.features="(16,32,64)" --config.model.latent_features=16
+  --config.model.norm=group --config.total_steps=400 --config.eval_every_steps=400``): PSNR 28.90 dB, MSE 0.0053 after 400 steps (736 s,
   shared); resumed to 1,000 steps with ``--config.total_steps=1000``: PSNR 30.13 dB, MSE 0.0040 (650 s more).
 """
 
