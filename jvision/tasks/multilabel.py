@@ -149,8 +149,12 @@ class MultiLabelTask:
   def loss(self, apply_fn: Callable[..., Any], variables: Mapping[str, Any], batch: Mapping[str, jnp.ndarray],
            rng: jax.Array) -> tuple[jnp.ndarray, tuple[dict[str, jnp.ndarray], dict[str, Any]]]:
     mutable = [name for name in variables if name != "params"]
-    logits, new_model_state = apply_fn(variables, batch["image"], train=True, rngs={"dropout": rng},
-                                       mutable=mutable)
+    forward = lambda images: apply_fn(variables, images, train=True, rngs={"dropout": rng}, mutable=mutable)
+    if self.evidence_weight > 0:  # One forward pass serves the loss and the penalty's input gradients.
+      logits, input_vjp, new_model_state = jax.vjp(forward, jnp.asarray(batch["image"], jnp.float32),
+                                                   has_aux=True)
+    else:
+      logits, new_model_state = forward(batch["image"])
     if self.uncertainty_policy == "multiclass":
       per_label, valid = losses.masked_multiclass_ce(logits.reshape(logits.shape[0], -1, 3), batch["targets"])
     else:
@@ -158,9 +162,7 @@ class MultiLabelTask:
     loss = jnp.sum(per_label) / jnp.maximum(jnp.sum(valid), 1.0)
     metrics = {"labelled_fraction": jnp.mean(valid)}
     if self.evidence_weight > 0:
-      logits_of = lambda images: apply_fn(variables, images, train=True, rngs={"dropout": rng},
-                                          mutable=mutable)[0]
-      penalty = evidence_penalty(logits_of, batch["image"], batch["evidence_masks"])
+      penalty = evidence_penalty(input_vjp, logits, batch["evidence_masks"])
       metrics["classification_loss"], metrics["evidence_penalty"] = loss, penalty
       loss = loss + self.evidence_weight * penalty
     return loss, ({"loss": loss, **metrics}, dict(new_model_state))
@@ -186,7 +188,7 @@ def dilate_masks(masks: np.ndarray, pixels: int) -> np.ndarray:
   return masks.astype(np.float32)
 
 
-def evidence_penalty(logits_of: Callable[[jnp.ndarray], jnp.ndarray], images: jnp.ndarray,
+def evidence_penalty(input_vjp: Callable[[jnp.ndarray], tuple[jnp.ndarray]], logits: jnp.ndarray,
                      allowed: jnp.ndarray) -> jnp.ndarray:
   """The share of each logit's input gradient that lies outside its finding: a "right for the right reasons"
   penalty (Ross et al., IJCAI 2017) made scale-free.
@@ -197,8 +199,9 @@ def evidence_penalty(logits_of: Callable[[jnp.ndarray], jnp.ndarray], images: jn
   gradient g = d logit_l / dx, which no rescaling changes.
 
   Args:
-    logits_of: images [B, H, W, C] (XRV range) -> logits [B, L].
-    images: [B, H, W, C].
+    input_vjp: the model's vector-Jacobian product with respect to the images [B, H, W, C], as
+      ``logits, input_vjp = jax.vjp(model, images)`` gives it (the forward pass is the loss's own).
+    logits: [B, L], the model's output at those images.
     allowed: [B, H, W, L], 1 where pathology l's evidence may lie (its finding), 0 elsewhere; an all-zero
       mask (the finding is absent) leaves that pair out.
 
@@ -206,15 +209,13 @@ def evidence_penalty(logits_of: Callable[[jnp.ndarray], jnp.ndarray], images: jn
     The mean over the (image, pathology) pairs with a non-empty mask of the share of |d logit_l / dx| (summed
     over channels) outside the mask, in [0, 1]; 0 when no pair has a mask.
   """
-  images = jnp.asarray(images, jnp.float32)
-  num_labels = allowed.shape[-1]
-  logits, vjp = jax.vjp(logits_of, images)
-  if logits.shape != (images.shape[0], num_labels):
-    raise ValueError(f"logits {logits.shape} do not match {num_labels} evidence masks for {images.shape[0]} images")
+  num_images, num_labels = allowed.shape[0], allowed.shape[-1]
+  if logits.shape != (num_images, num_labels):
+    raise ValueError(f"logits {logits.shape} do not match {num_labels} evidence masks for {num_images} images")
   # One backward pass per pathology: d(sum over the batch of logit_l)/dx. In training mode BatchNorm's batch
   # statistics couple the images a little; the gradient is still that of each image's own logit to first order.
-  cotangents = jnp.eye(num_labels, dtype=logits.dtype)[:, None, :].repeat(images.shape[0], axis=1)
-  grads = jnp.sum(jnp.abs(jax.vmap(lambda c: vjp(c)[0])(cotangents)), axis=-1)  # [L, B, H, W]
+  cotangents = jnp.eye(num_labels, dtype=logits.dtype)[:, None, :].repeat(num_images, axis=1)
+  grads = jnp.sum(jnp.abs(jax.vmap(lambda c: input_vjp(c)[0])(cotangents)), axis=-1)  # [L, B, H, W]
   outside = 1.0 - jnp.moveaxis(allowed.astype(jnp.float32), -1, 0)  # [L, B, H, W]
   total = jnp.sum(grads, axis=(2, 3))
   share = jnp.sum(grads * outside, axis=(2, 3)) / jnp.maximum(total, jnp.finfo(jnp.float32).tiny)  # [L, B]

@@ -131,6 +131,11 @@ def test_evidence_masks_follow_the_image_through_augmentation():
   assert "evidence_masks" not in plain.preprocess_train(example, np.random.default_rng(3))
 
 
+def penalty_of(logits_of, images, allowed):
+  logits, input_vjp = jax.vjp(logits_of, images)
+  return multilabel.evidence_penalty(input_vjp, logits, allowed)
+
+
 def test_evidence_penalty_of_linear_logits_by_hand():
   rng = np.random.default_rng(0)
   weights = jnp.asarray(rng.normal(size=(2, 6, 6, 1)), jnp.float32)  # logit_l = sum(w_l * x).
@@ -141,19 +146,20 @@ def test_evidence_penalty_of_linear_logits_by_hand():
   allowed[1, 2:, 2:, 1] = 1  # the other pairs have no finding and are left out.
   w = np.abs(np.asarray(weights[..., 0]))
   expected = np.mean([w[l][allowed[b, ..., l] == 0].sum() / w[l].sum() for b, l in ((0, 0), (1, 1))])
-  penalty = multilabel.evidence_penalty(logits_of, images, jnp.asarray(allowed))
+  penalty = penalty_of(logits_of, images, jnp.asarray(allowed))
   np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
   # Scale-free: a network cannot lower it by shrinking its gradient everywhere.
-  np.testing.assert_allclose(float(multilabel.evidence_penalty(lambda x: logits_of(x) / 100, images,
-                                                               jnp.asarray(allowed))), expected, rtol=1e-5)
-  assert float(multilabel.evidence_penalty(logits_of, images, jnp.zeros_like(allowed))) == 0.0
+  scaled = penalty_of(lambda x: logits_of(x) / 100, images, jnp.asarray(allowed))
+  np.testing.assert_allclose(float(scaled), expected, rtol=1e-5)
+  assert float(penalty_of(logits_of, images, jnp.zeros_like(allowed))) == 0.0
+  with pytest.raises(ValueError, match=r"logits \(3, 2\) do not match 1 evidence masks for 3 images"):
+    penalty_of(logits_of, images, jnp.asarray(allowed[..., :1]))
   # Weights only inside the allowed regions: nothing to penalize.
   inside = weights * jnp.asarray(np.stack([allowed[0, ..., 0], allowed[1, ..., 1]])[..., None])
   inside_logits = lambda x: jnp.einsum("bhwc,lhwc->bl", x, inside)
-  assert float(multilabel.evidence_penalty(inside_logits, images, jnp.asarray(allowed))) == 0.0
+  assert float(penalty_of(inside_logits, images, jnp.asarray(allowed))) == 0.0
   # Differentiable in the model's parameters: a gradient step moves the weights' mass into the masks.
-  of_weights = lambda w: multilabel.evidence_penalty(lambda x: jnp.einsum("bhwc,lhwc->bl", x, w), images,
-                                                     jnp.asarray(allowed))
+  of_weights = lambda w: penalty_of(lambda x: jnp.einsum("bhwc,lhwc->bl", x, w), images, jnp.asarray(allowed))
   step = weights - 1.0 * jax.grad(of_weights)(weights)
   assert float(of_weights(step)) < expected - 1e-3
 
