@@ -58,14 +58,13 @@ With the commands above (the classifier trained with the evidence penalty for 2,
 autoencoder at 2,000 steps), 25 s: P(Mass) 0.930 / 0.971 / 0.311 (lowered on 30 of 30); share of the change
 in the mask **0.543** (over one half in 19 of the 30 images; within 2 / 4 px: 0.723 / 0.832), top-k
 precision 0.624; gradient saliency 0.645 (top-k 0.670), integrated gradients 0.661 (0.733); the
-autoencoder's limit 0.834. The classifier's evidence
-is now on the finding (saliency 0.64 inside the mask, from 0.31), but its offset balance is still 0.002:
-inside the mask it too weighs centre against rim, and the autoencoder's smoothing of that two-signed pattern
-puts part of the change just outside the mask (mean change -0.022 inside, +0.005 within 2 px outside). Other
-findings (``--pathology ... --no-baselines``): Cardiomegaly **0.843** (over one half in 30 of 30 images),
-Consolidation 0.494 (17), Effusion 0.442 (16), Nodule 0.141 (0; a 14-pixel mask; within 2 px 0.296; lowered
-on 25 of 30). With the classifier at 1,000 steps
-(``--config.total_steps=1000``): Mass 0.504, Cardiomegaly 0.811.
+autoencoder's limit 0.834. The classifier's evidence is now on the finding (saliency 0.64 inside the mask,
+from 0.31), but its offset balance is still 0.002: inside the mask it too weighs centre against rim, and the
+autoencoder's smoothing of that two-signed pattern puts part of the change just outside the mask (mean
+change -0.022 inside, +0.005 within 2 px outside). Other findings (``--pathology ... --no-baselines``):
+Cardiomegaly **0.843** (over one half in 30 of 30 images), Consolidation 0.494 (17), Effusion 0.442 (16),
+Nodule 0.141 (0; a 14-pixel mask; within 2 px 0.296; lowered on 25 of 30). With the classifier at 1,000
+steps (``--config.total_steps=1000``): Mass 0.504, Cardiomegaly 0.811.
 """
 
 from __future__ import annotations
