@@ -57,9 +57,9 @@ class MultiLabelTask:
                evidence_weight: float = 0.0, evidence_margin: int = 1):
     if uncertainty_policy not in losses.POLICIES:
       raise ValueError(f"unknown uncertainty policy {uncertainty_policy!r}; known: {', '.join(losses.POLICIES)}")
-    if not evidence_weight >= 0 or evidence_margin < 0:
-      raise ValueError(f"need evidence_weight >= 0 and evidence_margin >= 0; got {evidence_weight}, "
-                       f"{evidence_margin}")
+    if not evidence_weight >= 0 or not isinstance(evidence_margin, int) or evidence_margin < 0:  # NaN fails too.
+      raise ValueError(f"need evidence_weight >= 0 and evidence_margin a whole number of pixels >= 0; got "
+                       f"{evidence_weight}, {evidence_margin!r}")
     if evidence_weight > 0 and uncertainty_policy == "multiclass":
       raise ValueError("evidence_weight > 0 needs one sigmoid logit per pathology; the 'multiclass' "
                        "uncertainty policy has three")

@@ -184,10 +184,12 @@ def test_evidence_weight_adds_the_penalty_to_the_loss():
 
 def test_evidence_settings_and_masks_are_checked():
   example = examples(1)[0]
-  with pytest.raises(ValueError, match="evidence_weight >= 0 and evidence_margin >= 0"):
+  with pytest.raises(ValueError, match="evidence_weight >= 0 and evidence_margin a whole number"):
     MultiLabelTask(NAMES, evidence_weight=-1.0)
-  with pytest.raises(ValueError, match="evidence_weight >= 0 and evidence_margin >= 0"):
+  with pytest.raises(ValueError, match="evidence_weight >= 0 and evidence_margin a whole number"):
     MultiLabelTask(NAMES, evidence_weight=float("nan"))
+  with pytest.raises(ValueError, match="evidence_margin a whole number of pixels >= 0; got 1.0, 1.5"):
+    MultiLabelTask(NAMES, evidence_weight=1.0, evidence_margin=1.5)
   with pytest.raises(ValueError, match="'multiclass' uncertainty policy has three"):
     MultiLabelTask(NAMES, evidence_weight=1.0, uncertainty_policy="multiclass")
   task = MultiLabelTask(NAMES, evidence_weight=1.0)
