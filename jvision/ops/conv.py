@@ -53,11 +53,24 @@ def conv_im2col(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
   if out_h < 1 or out_w < 1:
     raise ValueError(f"kernel {rhs.shape[:2]} (dilation {dh, dw}) does not fit the padded input "
                      f"{height}x{width}")
+  # A kernel row (column) whose every output reads only padding contributes zeros: it is left out, which
+  # on ResNet's 1x1 maps keeps one tap of nine.
+  rows = [i for i in range(kh) if _reads_input(i * dh, out_h, sh, padding[0][0], lhs.shape[1])]
+  cols = [j for j in range(kw) if _reads_input(j * dw, out_w, sw, padding[1][0], lhs.shape[2])]
+  if not rows or not cols:
+    shape = (lhs.shape[0], out_h, out_w, cout)
+    return jnp.zeros(shape, preferred_element_type or jnp.result_type(lhs, rhs))
   views = [x[:, i * dh:i * dh + (out_h - 1) * sh + 1:sh, j * dw:j * dw + (out_w - 1) * sw + 1:sw, :]
-           for i in range(kh) for j in range(kw)]
+           for i in rows for j in cols]
   patches = views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)  # (i, j, c) order, as rhs.
-  return lax.dot_general(patches, rhs.reshape(kh * kw * cin, cout), (((3,), (0,)), ((), ())),
+  kernel = jnp.concatenate([rhs[i, j] for i in rows for j in cols], axis=0)  # [taps * cin, cout].
+  return lax.dot_general(patches, kernel, (((3,), (0,)), ((), ())),
                          precision=precision, preferred_element_type=preferred_element_type)
+
+
+def _reads_input(offset: int, outputs: int, stride: int, pad_before: int, size: int) -> bool:
+  """Whether a kernel tap at ``offset`` (in the padded input) reads an input element for some output."""
+  return any(0 <= o * stride + offset - pad_before < size for o in range(outputs))
 
 
 def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],

@@ -28,6 +28,8 @@ def _uses_xla_conv(fn, *args) -> bool:
     (5, 3, 2, "SAME", 1),
     (5, 3, 1, ((0, 1), (2, 0)), 2),  # Asymmetric padding and kernel dilation.
     (6, 7, 3, ((3, 3), (3, 3)), 1),  # A 7x7 stem on a tiny image.
+    (1, 3, 2, ((2, 2), (2, 2)), 1),  # Taps 0 and 2 read the input, tap 1 only padding: not contiguous.
+    (1, 1, 2, ((1, 1), (1, 1)), 1),  # Every output reads only padding: zeros.
 ])
 def test_matrix_product_path_equals_xla_convolution_and_its_gradients(size, kernel, strides, padding, dilation):
   x = jnp.asarray(RNG.normal(size=(3, size, size + 1, 5)), jnp.float32)
@@ -42,6 +44,18 @@ def test_matrix_product_path_equals_xla_convolution_and_its_gradients(size, kern
   # Sums of up to 245 products in another order: round-off relative to the largest gradient entry.
   for a, b in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(xla), (0, 1))(x, w)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()))
+
+
+@pytest.mark.parametrize("size, strides, taps", [(1, 1, 1), (2, 2, 4), (2, 1, 9)])
+def test_taps_that_read_only_padding_are_left_out(size, strides, taps):
+  # ResNet-18's layer4 on 32 px inputs: a 3x3 convolution of a 1x1 map reads the input through its centre
+  # tap only, a 3x3/2 one of a 2x2 map through four taps.
+  x = jnp.ones((2, size, size, 8))
+  w = jnp.ones((3, 3, 8, 4))
+  jaxpr = jax.make_jaxpr(lambda x, w: conv.conv_general_dilated(
+      x, w, (strides, strides), ((1, 1), (1, 1)), dimension_numbers=NHWC))(x, w).jaxpr
+  [dot] = [eqn for eqn in jaxpr.eqns if eqn.primitive.name == "dot_general"]
+  assert dot.invars[1].aval.shape == (taps * 8, 4)
 
 
 def test_other_convolutions_go_to_xla_unchanged():
