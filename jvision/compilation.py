@@ -1,8 +1,17 @@
-"""Compiling programs that run once (parameter initialisation) without LLVM's optimisation on CPU.
+"""CPU compiler options: the fast convolution for programs that run many times, no LLVM optimisation for
+programs that run once.
 
-The parameter initialisers' unrolled threefry rounds take most of a CPU model's start-up to optimise (a
-ResNet-18 ``init``: ~5x longer than at level 0; a VGG-19: 10 s) for a program that runs a single time. Values
-can differ from the optimised build in the last bit, never more. Other backends compile as usual.
+``jit`` is ``jax.jit`` with ``CPU_OPTIONS`` on the CPU backend. XLA's CPU backend in jax 0.10 hands
+convolutions to YNNPACK by default, which on this project's CPU ran them at half the speed of XLA's own
+(Eigen) convolution: a 3x3 convolution of 64 channels on 32x32 maps, batch 128, took 137 ms forward and 370
+ms for both gradients, against 69 and 189 ms with YNNPACK kept to matrix products, where it is the fastest
+(``python experiments/benchmarks/xla_cpu_flags.py``; README, Benchmarks). The train and eval steps, and the
+other programs that run a model many times, are compiled with it.
+
+``compile_for_one_call``: the parameter initialisers' unrolled threefry rounds take most of a CPU model's
+start-up to optimise (a ResNet-18 ``init``: ~5x longer than at level 0; a VGG-19: 10 s) for a program that
+runs a single time. Values can differ from the optimised build in the last bit, never more. Other backends
+compile as usual.
 """
 
 from __future__ import annotations
@@ -10,6 +19,17 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+
+
+# YNNPACK for matrix products only (its default in jax 0.10 adds convolutions).
+CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+
+
+def jit(fun: Callable, **kwargs) -> Any:
+  """``jax.jit(fun, **kwargs)``, with ``CPU_OPTIONS`` under any ``compiler_options`` given on CPU."""
+  if jax.default_backend() == "cpu":
+    kwargs["compiler_options"] = {**CPU_OPTIONS, **(kwargs.get("compiler_options") or {})}
+  return jax.jit(fun, **kwargs)
 
 
 def compile_for_one_call(jitted: Any, *args):

@@ -20,14 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jvision import data, restore
+from jvision import compilation, data, restore
 from jvision.data import pipeline
 
 
 def member_outputs(run: restore.Run, source, batch_size: int = 100) -> list[dict[str, np.ndarray]]:
   """``run.task.eval_outputs`` on every batch of ``source`` (numpy, padded batches with a ``mask``)."""
   variables = jax.tree.map(jnp.asarray, run.variables)
-  step = jax.jit(lambda batch: run.task.eval_outputs(run.model.apply, variables, batch))
+  step = compilation.jit(lambda batch: run.task.eval_outputs(run.model.apply, variables, batch))
   outputs = []
   for batch in pipeline.eval_batches(source, run.task.preprocess_eval, local_batch_size=batch_size):
     out = jax.device_get(step(batch))

@@ -16,7 +16,7 @@ from typing import Optional
 
 import jax
 
-from jvision import checkpointing, config as config_lib, train
+from jvision import checkpointing, compilation, config as config_lib, train
 
 
 def evaluate_checkpoint(config, workdir: str, devices: Optional[list] = None,
@@ -30,8 +30,9 @@ def evaluate_checkpoint(config, workdir: str, devices: Optional[list] = None,
     raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')!r}")
   state, _, step = train.restore_or_init(exp, checkpointer)
   checkpointer.close()
-  jit_eval_step = jax.jit(lambda s, b: train.eval_step(s, b, task=exp.task),
-                          in_shardings=(exp.state_sharding, exp.batch_sharding), out_shardings=exp.replicated)
+  jit_eval_step = compilation.jit(lambda s, b: train.eval_step(s, b, task=exp.task),
+                                  in_shardings=(exp.state_sharding, exp.batch_sharding),
+                                  out_shardings=exp.replicated)
   metrics = train.evaluate(exp, state, jit_eval_step, picture_dir=picture_dir)
   if picture_dir is not None and jax.process_index() == 0:
     train.write_pictures(exp, state, picture_dir)

@@ -346,7 +346,7 @@ def compiled_functions(config: StyleConfig, num_steps: int, batched: bool = Fals
     targets_fn = jax.vmap(targets_fn, in_axes=(None, 0, 0))
     init_fn = jax.vmap(init_fn, in_axes=(None, 0, 0, 0))
     chunk_fn = jax.vmap(chunk_fn, in_axes=(None, 0, 0, 0))
-  return jax.jit(targets_fn), jax.jit(init_fn), jax.jit(chunk_fn)
+  return compilation.jit(targets_fn), compilation.jit(init_fn), compilation.jit(chunk_fn)
 
 
 def _optimize(extractor, content, style, config, steps, chunk_size, weights, rng, batched, callback):

@@ -295,9 +295,9 @@ def train_batches(exp: Experiment):
 def make_jit_train_step(exp: Experiment) -> Callable:
   """The trainer's compiled step: ``train_step`` jitted over the mesh, the state donated."""
   accum_steps = exp.config.get("grad_accum_steps", 1)
-  return jax.jit(lambda s, b: train_step(s, b, task=exp.task, accum_steps=accum_steps),
-                 in_shardings=(exp.state_sharding, exp.batch_sharding),
-                 out_shardings=(exp.state_sharding, exp.replicated), donate_argnums=(0,))
+  return compilation.jit(lambda s, b: train_step(s, b, task=exp.task, accum_steps=accum_steps),
+                         in_shardings=(exp.state_sharding, exp.batch_sharding),
+                         out_shardings=(exp.state_sharding, exp.replicated), donate_argnums=(0,))
 
 
 def eval_step(state: TrainState, batch: dict[str, jax.Array], *, task: Any) -> Any:
@@ -406,8 +406,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   jit_train_step = make_jit_train_step(exp)
   # One compiled program for the logged rate: calling the optax schedule eagerly compiles its ops each time.
   learning_rate = jax.jit(exp.schedule)
-  jit_eval_step = jax.jit(lambda s, b: eval_step(s, b, task=exp.task),
-                          in_shardings=(exp.state_sharding, exp.batch_sharding), out_shardings=exp.replicated)
+  jit_eval_step = compilation.jit(lambda s, b: eval_step(s, b, task=exp.task),
+                                  in_shardings=(exp.state_sharding, exp.batch_sharding),
+                                  out_shardings=exp.replicated)
 
   total = config.total_steps
   log_every, eval_every = config.log_every_steps, config.eval_every_steps

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jvision import checkpointing, data, models, restore, tasks
+from jvision import checkpointing, compilation, data, models, restore, tasks
 from jvision.data import pipeline, shapes_scenes
 from jvision.metrics.retrieval import retrieval_metrics
 
@@ -137,7 +137,7 @@ def evaluate_shapes_run(workdir: str, step: Optional[int] = None, batch_size: in
 
   classifiers = {attribute: build_zero_shot_classifier(variables, task.tokenizer, names, templates, model=model)
                  for attribute, (names, templates) in shapes_prompts().items()}
-  apply = jax.jit(lambda v, images, tokens: model.apply(v, images, tokens, train=False))
+  apply = compilation.jit(lambda v, images, tokens: model.apply(v, images, tokens, train=False))
   predictions = {attribute: [] for attribute in classifiers}
   images, texts, tokens = [], [], []
   for batch in pipeline.eval_batches(source, task.preprocess_eval, local_batch_size=batch_size):

@@ -1,11 +1,12 @@
 r"""Train-step throughput (images/s) of jvision's step, and of the same network in PyTorch when installed.
 
     python experiments/benchmarks/train_throughput.py [--models cnn,resnet18] [--dtypes float32,bfloat16]
-        [--batch 128] [--steps 20] [--repeats 3] [--torch/--no-torch]
+        [--batch 128] [--steps 20] [--repeats 3] [--torch/--no-torch] [--batch-norm jvision|flax]
+        [--xla-defaults] [--cnn-pooling max|flax_max|avg]
 
-Times `jvision.train.train_step` exactly as the trainer runs it (jit, donated state, BatchNorm in training
-mode, SGD with momentum, the non-finite guard) on random 32x32x3 batches, after a warm-up that includes the
-compilation. The CNN is the `experiments/cnn_cifar10.py` network (3 blocks of 2 convs 64/128/256, BN,
+Times `jvision.train.train_step` exactly as the trainer runs it (``jvision.compilation.jit``, donated state,
+BatchNorm in training mode, SGD with momentum, the non-finite guard) on random 32x32x3 batches, after a
+warm-up that includes the compilation. The CNN is the `experiments/cnn_cifar10.py` network (3 blocks of 2 convs 64/128/256, BN,
 max-pool, dense 256). Where `torch` is importable, the same architecture is timed in PyTorch (float32, and
 bfloat16 under CPU autocast) with the same batch and optimizer, and the ratio jvision/PyTorch is printed.
 PyTorch is optional: nothing in jvision needs it.
@@ -53,9 +54,11 @@ def time_steps(step_once, steps: int, repeats: int, warmup: int = 3) -> float:
 
 
 def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats: int,
-                          guard_nonfinite: bool = True) -> float:
+                          guard_nonfinite: bool = True, xla_defaults: bool = False) -> float:
+  """``xla_defaults``: compile the step with plain ``jax.jit`` (XLA's default CPU options) instead of
+  ``jvision.compilation.jit``, the trainer's."""
   import optax
-  from jvision import train
+  from jvision import compilation, train
   from jvision.tasks.classification import ClassificationTask
 
   model = jax_model(name, jnp.dtype(dtype))
@@ -69,8 +72,9 @@ def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats
       apply_fn=model.apply, params=variables["params"], tx=tx,
       model_state={k: v for k, v in variables.items() if k != "params"}, rng=jax.random.PRNGKey(1),
       nonfinite_step=jnp.int32(-1))
-  step = jax.jit(lambda s, b: train.train_step(s, b, task=task, guard_nonfinite=guard_nonfinite),
-                 donate_argnums=(0,))
+  jit = jax.jit if xla_defaults else compilation.jit
+  step = jit(lambda s, b: train.train_step(s, b, task=task, guard_nonfinite=guard_nonfinite),
+             donate_argnums=(0,))
   batch_data = {"image": images, "label": labels}
   holder = [state]
 
@@ -92,7 +96,17 @@ def main() -> None:
   parser.add_argument("--cnn-pooling", default="max", choices=("max", "flax_max", "avg"),
                       help="the CNN's pooling (jvision side only): isolates max-pool's backward pass; "
                            "flax_max is max pooling through flax.linen.max_pool instead of jvision.ops.pool")
+  parser.add_argument("--batch-norm", default="jvision", choices=("jvision", "flax"),
+                      help="every model's BatchNorm (jvision side only): flax is flax.linen.BatchNorm instead "
+                           "of jvision.models.layers.BatchNorm (its statistics as matrix-vector products)")
+  parser.add_argument("--xla-defaults", action="store_true",
+                      help="compile jvision's step with plain jax.jit (XLA's default CPU options, YNNPACK "
+                           "convolutions) instead of jvision.compilation.jit")
   args = parser.parse_args()
+  if args.batch_norm == "flax":
+    from flax import linen as nn
+    from jvision.models import layers
+    layers.BatchNorm = nn.BatchNorm
   CNN_KWARGS["pooling"] = "max" if args.cnn_pooling == "flax_max" else args.cnn_pooling
   if args.cnn_pooling == "flax_max":
     from flax import linen as nn
@@ -110,7 +124,8 @@ def main() -> None:
   print("|---|---|---|---|---|")
   for name in args.models.split(","):
     for dtype in args.dtypes.split(","):
-      ours = jax_images_per_second(name, dtype, args.batch, args.steps, args.repeats)
+      ours = jax_images_per_second(name, dtype, args.batch, args.steps, args.repeats,
+                                   xla_defaults=args.xla_defaults)
       theirs = (torch_bench.images_per_second(name, dtype, args.batch, args.steps, args.repeats)
                 if torch_bench else float("nan"))
       ratio = ours / theirs if torch_bench else float("nan")

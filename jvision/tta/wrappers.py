@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 
+from jvision import compilation
 from jvision.tta import box_fusion, merge_modes as merging
 from jvision.tta.transforms import Compose, Transform
 
@@ -63,8 +64,8 @@ class _Wrapper:
     if self.kind != "labels":
       self.transform.require(self.kind)
     self.merge_mode = merge_mode
-    self.augmented = jax.jit(self._augmented)
-    self._call = jax.jit(self._merged)
+    self.augmented = compilation.jit(self._augmented)
+    self._call = compilation.jit(self._merged)
 
   def merge_modes(self):
     return merging.MERGE_MODES

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jvision import compilation
 from jvision.xray import preprocess
 
 # images [B, H, W, 1] -> [B]: P(pathology), or its log-odds for latent_shift.
@@ -171,7 +172,7 @@ def integrated_gradients(score_fn: ScoreFn, image: jnp.ndarray, baseline: Option
   alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)
   weights = np.full(steps + 1, 1.0 / steps, np.float32)
   weights[[0, -1]] *= 0.5
-  grad_fn = jax.jit(jax.vmap(jax.grad(lambda x: jnp.sum(score_fn(x[None])))))
+  grad_fn = compilation.jit(jax.vmap(jax.grad(lambda x: jnp.sum(score_fn(x[None])))))
   total = jnp.zeros_like(image)
   for start in range(0, steps + 1, batch_size):
     a = jnp.asarray(alphas[start:start + batch_size])[:, None, None, None]
@@ -292,9 +293,9 @@ def explain_image(classifier_run, autoencoder_run, image: np.ndarray, pathology:
   summary (scores, stopping lambda and reason, IG completeness gap, paths)."""
   from jvision import viz
 
-  logit_fn, score_fn = (jax.jit(f) for f in classifier_fns(classifier_run, pathology))
+  logit_fn, score_fn = (compilation.jit(f) for f in classifier_fns(classifier_run, pathology))
   encode, decode = autoencoder_fns(autoencoder_run)
-  result = latent_shift(logit_fn, jax.jit(encode), jax.jit(decode), image, **latent_shift_kwargs)
+  result = latent_shift(logit_fn, compilation.jit(encode), compilation.jit(decode), image, **latent_shift_kwargs)
   saliency = gradient_saliency(score_fn, image)
   ig = integrated_gradients(score_fn, image)
   stem = os.path.splitext(out)[0]
