@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jvision.models import resnet
+from jvision.models import layers, resnet
 
 Dtype = Any
 
@@ -125,7 +125,7 @@ class AABasicBlock(nn.Module):
     if self.features < self.min_features:
       return resnet.BasicBlock(self.features, self.strides, bn_epsilon=self.bn_epsilon, dtype=self.dtype,
                                param_dtype=self.param_dtype, name="block")(x, train)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     s = self.strides
     y = nn.Conv(self.features, (3, 3), (s, s), padding=((1, 1), (1, 1)), use_bias=False, dtype=self.dtype,

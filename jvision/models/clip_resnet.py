@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from jvision.models import layers
+
 Dtype = Any
 
 
@@ -37,7 +39,7 @@ class Bottleneck(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
                              dtype=self.dtype, param_dtype=self.param_dtype)
     out = nn.relu(norm(name="bn1")(conv(self.planes, (1, 1), name="conv1")(x)))
     out = nn.relu(norm(name="bn2")(conv(self.planes, (3, 3), padding=1, name="conv2")(out)))
@@ -98,7 +100,7 @@ class ModifiedResNet(nn.Module):
     if self.image_size % 32:
       raise ValueError(f"ModifiedResNet needs image_size divisible by 32, got {self.image_size}")
     conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
                              dtype=self.dtype, param_dtype=self.param_dtype)
     x = jnp.asarray(images, self.dtype)
     x = nn.relu(norm(name="bn1")(conv(self.width // 2, (3, 3), (2, 2), padding=1, name="conv1")(x)))

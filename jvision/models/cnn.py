@@ -105,7 +105,7 @@ class CNN(nn.Module):
         x = layers.Conv(width, (self.kernel_size, self.kernel_size), use_bias=not self.batch_norm,
                         dtype=self.dtype, param_dtype=self.param_dtype, name=f"conv{block}_{i}")(x)
         if self.batch_norm:
-          x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
+          x = layers.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                            param_dtype=self.param_dtype, name=f"bn{block}_{i}")(x)
         x = act(x)
       if self.pooling == "max":

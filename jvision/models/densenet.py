@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jvision.models import inputs, layers
+from jvision.ops.pool import max_pool
 
 Dtype = Any
 
@@ -32,7 +33,7 @@ class DenseLayer(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     conv = functools.partial(layers.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
     y = conv(self.bn_size * self.growth_rate, (1, 1), name="conv1")(nn.relu(norm(name="norm1")(x)))
@@ -48,7 +49,7 @@ class Transition(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=self.bn_epsilon, dtype=self.dtype,
+    x = layers.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=self.bn_epsilon, dtype=self.dtype,
                      param_dtype=self.param_dtype, name="norm")(x)
     x = layers.Conv(x.shape[-1] // 2, (1, 1), use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype,
                     name="conv")(nn.relu(x))
@@ -71,14 +72,14 @@ class DenseNet(nn.Module):
   def __call__(self, images, train: bool = False, return_features: bool = False):
     """Returns logits ``[B, num_classes]``, or ``(logits, features)`` with ``return_features``."""
     inputs.check_images(images, type(self).__name__, min_size=32)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     features = {}
     x = layers.Conv(self.num_init_features, (7, 7), (2, 2), padding=((3, 3), (3, 3)), use_bias=False,
                     dtype=self.dtype, param_dtype=self.param_dtype, name="conv0")(jnp.asarray(images, self.dtype))
     x = nn.relu(norm(name="norm0")(x))
     features["stem"] = x
-    x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+    x = max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
     for i, num_layers in enumerate(self.block_config, start=1):
       for j in range(1, num_layers + 1):
         x = DenseLayer(self.growth_rate, self.bn_size, self.bn_epsilon, self.dtype, self.param_dtype,

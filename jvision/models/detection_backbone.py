@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jvision import models, registry
-from jvision.models import inputs
+from jvision.models import inputs, layers
 from jvision.ops.pool import max_pool
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
@@ -48,7 +48,7 @@ class ConvBNReLU(nn.Module):
   def __call__(self, x, train: bool = False):
     x = nn.Conv(self.features, (3, 3), (self.stride, self.stride), padding="SAME", use_bias=False,
                 dtype=self.dtype, param_dtype=self.param_dtype)(x)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    x = layers.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype, param_dtype=self.param_dtype)(x)
     return nn.relu(x)
 
 

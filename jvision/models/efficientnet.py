@@ -55,7 +55,7 @@ class MBConv(nn.Module):
   def __call__(self, x, train: bool):
     conv = functools.partial(layers.Conv, padding="SAME", use_bias=False, dtype=self.dtype,
                              param_dtype=self.param_dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.99,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     filters_in = x.shape[-1]
     filters = filters_in * self.expand_ratio
@@ -98,7 +98,7 @@ class EfficientNet(nn.Module):
   def __call__(self, images, train: bool = False, return_features: bool = False):
     """Returns logits ``[B, num_classes]``, or ``(logits, features)`` with ``return_features``."""
     inputs.check_images(images, type(self).__name__)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.99,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     x = jnp.asarray(images, jnp.float32)
     if self.input_scale is not None:

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from jvision.models import layers
 from jvision.ops import boxes as box_ops
 from jvision.ops.pool import max_pool
 
@@ -123,7 +124,7 @@ class OverFeat(nn.Module):
       raise ValueError(f"window_size and image sides must be multiples of the stride {self.stride}, got "
                        f"{self.window_size} and {images.shape[1:3]}")
     conv = functools.partial(nn.Conv, dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, dtype=self.dtype,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.9, dtype=self.dtype,
                              param_dtype=self.param_dtype)
     x = images.astype(self.dtype)
     for stage, width in enumerate(self.widths):

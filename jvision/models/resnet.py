@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jvision.models import inputs, layers
+from jvision.ops.pool import max_pool
 
 Dtype = Any
 
@@ -35,7 +36,7 @@ class BasicBlock(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     conv = functools.partial(layers.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     s = self.strides
     y = conv(self.features, (3, 3), (s, s), padding=((1, 1), (1, 1)), name="conv1")(x)
@@ -61,7 +62,7 @@ class Bottleneck(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     conv = functools.partial(layers.Conv, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
     s = self.strides
     s1, s3 = (1, s) if self.stride_on_3x3 else (s, 1)
@@ -112,12 +113,12 @@ class ResNet(nn.Module):
     else:
       x = layers.Conv(self.width, (7, 7), (2, 2), padding=((3, 3), (3, 3)), use_bias=False, dtype=self.dtype,
                       param_dtype=self.param_dtype, name="conv1")(x)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=self.bn_epsilon,
+    x = layers.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=self.bn_epsilon,
                      dtype=self.dtype, param_dtype=self.param_dtype, name="bn1")(x)
     x = nn.relu(x)
     features["stem"] = x
     if not self.cifar_stem:
-      x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+      x = max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
         strides = 2 if i > 0 and j == 0 else 1

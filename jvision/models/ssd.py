@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from jvision.models import layers
 from jvision.ops import anchors, boxes as box_ops
 from jvision.ops.nms import batched_nms, gather_kept
 from jvision.ops.pool import max_pool
@@ -95,7 +96,7 @@ class ConvBN(nn.Module):
   def __call__(self, x, train: bool = False):
     x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride), padding="SAME",
                 use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)(x)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
+    x = layers.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                      param_dtype=self.param_dtype)(x)
     return nn.relu(x)
 

@@ -18,7 +18,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jvision.models import inputs
+from jvision.models import inputs, layers
 from jvision.models.upsampling import ConvTranspose2d
 from jvision.ops.pool import max_pool
 
@@ -38,7 +38,7 @@ class DoubleConv(nn.Module):
       x = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=not self.batch_norm,
                   dtype=self.dtype, param_dtype=self.param_dtype, name=f"conv{i}")(x)
       if self.batch_norm:
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+        x = layers.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
                          param_dtype=self.param_dtype, name=f"bn{i}")(x)
       x = nn.relu(x)
     return x

@@ -69,7 +69,7 @@ class VGG(nn.Module):
         x = layers.Conv(width, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype, param_dtype=self.param_dtype,
                         name=f"conv{b}_{i}")(x)
         if self.batch_norm:
-          x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+          x = layers.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
                            param_dtype=self.param_dtype, name=f"bn{b}_{i}")(x)
         x = nn.relu(x)
         features[f"conv{b}_{i}"] = x

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from jvision.models import layers
 from jvision.ops import anchors
 from jvision.ops.nms import batched_nms, gather_kept
 from jvision.ops.pool import max_pool
@@ -103,7 +104,7 @@ class YOLO(nn.Module):
   def _conv_bn(self, x, features: int, train: bool, name: str, stride: int = 1, dilation: int = 1):
     x = nn.Conv(features, (3, 3), (stride, stride), padding="SAME", kernel_dilation=(dilation, dilation),
                 use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype, name=name)(x)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype, param_dtype=self.param_dtype,
+    x = layers.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype, param_dtype=self.param_dtype,
                      name=f"{name}_bn")(x)
     return nn.leaky_relu(x, 0.1)  # The paper's leaky rectifier.
 

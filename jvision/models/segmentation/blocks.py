@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from jvision.models import layers
+
 Dtype = Any
 
 
@@ -34,7 +36,7 @@ class ConvBNReLU(nn.Module):
                 padding=((pad, pad), (pad, pad)), kernel_dilation=(self.dilation, self.dilation),
                 use_bias=not self.batch_norm, dtype=self.dtype, param_dtype=self.param_dtype)(x)
     if self.batch_norm:
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+      x = layers.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
                        param_dtype=self.param_dtype)(x)
     return nn.relu(x) if self.activation else x
 
