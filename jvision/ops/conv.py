@@ -63,7 +63,11 @@ def conv_im2col(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
   views = [x[:, i * dh:i * dh + (out_h - 1) * sh + 1:sh, j * dw:j * dw + (out_w - 1) * sw + 1:sw, :]
            for i in rows for j in cols]
   patches = views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)  # (i, j, c) order, as rhs.
-  kernel = jnp.concatenate([rhs[i, j] for i in rows for j in cols], axis=0)  # [taps * cin, cout].
+  if rows == list(range(rows[0], rows[-1] + 1)) and cols == list(range(cols[0], cols[-1] + 1)):
+    kernel = rhs[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # One slice: its gradient is one pad.
+  else:
+    kernel = jnp.stack([rhs[i, j] for i in rows for j in cols])
+  kernel = kernel.reshape(len(rows) * len(cols) * cin, cout)
   return lax.dot_general(patches, kernel, (((3,), (0,)), ((), ())),
                          precision=precision, preferred_element_type=preferred_element_type)
 
