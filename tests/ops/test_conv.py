@@ -81,3 +81,18 @@ def test_layers_conv_is_flax_conv_with_the_same_parameters():
   assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(jnp.shape, variables)
   np.testing.assert_allclose(ours.apply(variables, x), theirs.apply(variables, x), rtol=1e-5, atol=1e-6)
   assert not _uses_xla_conv(lambda v: ours.apply(v, x), variables)
+
+
+def test_bfloat16_products_accumulate_in_float32_and_round_once():
+  x = jnp.asarray(RNG.normal(size=(4, 2, 2, 64)), jnp.bfloat16)
+  w = jnp.asarray(RNG.normal(size=(3, 3, 64, 8)) / 24, jnp.bfloat16)
+  ours = lambda x, w: conv.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
+  jaxpr = jax.make_jaxpr(ours)(x, w).jaxpr
+  [dot] = [eqn for eqn in jaxpr.eqns if eqn.primitive.name == "dot_general"]
+  assert dot.params["preferred_element_type"] == jnp.float32
+  out = ours(x, w)
+  assert out.dtype == jnp.bfloat16
+  exact = lax.conv_general_dilated(x.astype(jnp.float32), w.astype(jnp.float32), (1, 1), "SAME",
+                                   dimension_numbers=NHWC)
+  # One rounding of the float32 sum: within half a bfloat16 ulp (2^-8 relative) of the exact result.
+  np.testing.assert_allclose(np.float32(out), exact, rtol=2 ** -8, atol=1e-6)
