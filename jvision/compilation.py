@@ -16,6 +16,7 @@ compile as usual.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -25,11 +26,32 @@ import jax
 CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
 
+class _Jitted:
+  """A ``jax.jit`` function compiled with ``CPU_OPTIONS`` when called at top level; under a transformation
+  (``jax.grad``, ``vmap``, ``make_jaxpr``, an enclosing ``jit``), where JAX refuses compiler options, it is
+  traced as plain ``jax.jit`` and the enclosing program's options apply."""
+
+  def __init__(self, fun: Callable, options: dict, kwargs: dict):
+    self._plain = jax.jit(fun, **kwargs)
+    tuned = {**kwargs, "compiler_options": {**options, **(kwargs.get("compiler_options") or {})}}
+    self._tuned = jax.jit(fun, **tuned)
+    functools.update_wrapper(self, fun)
+
+  def __call__(self, *args, **kwargs):
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs))):
+      return self._plain(*args, **kwargs)
+    return self._tuned(*args, **kwargs)
+
+  def lower(self, *args, **kwargs):
+    return self._tuned.lower(*args, **kwargs)
+
+
 def jit(fun: Callable, **kwargs) -> Any:
-  """``jax.jit(fun, **kwargs)``, with ``CPU_OPTIONS`` under any ``compiler_options`` given on CPU."""
-  if jax.default_backend() == "cpu":
-    kwargs["compiler_options"] = {**CPU_OPTIONS, **(kwargs.get("compiler_options") or {})}
-  return jax.jit(fun, **kwargs)
+  """``jax.jit(fun, **kwargs)``; on CPU, compiled at top level with ``CPU_OPTIONS`` under any
+  ``compiler_options`` given (``_Jitted``)."""
+  if jax.default_backend() != "cpu":
+    return jax.jit(fun, **kwargs)
+  return _Jitted(fun, CPU_OPTIONS, kwargs)
 
 
 def compile_for_one_call(jitted: Any, *args):

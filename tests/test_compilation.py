@@ -47,3 +47,19 @@ def test_the_caller_can_put_convolutions_back_in_ynnpack():
   x, w = jnp.ones((8, 16, 16, 32)), jnp.ones((3, 3, 32, 32))
   options = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"}
   assert _in_ynnpack(compilation.jit(_conv, compiler_options=options), x, w)
+
+
+def test_transformations_and_enclosing_jits_trace_it_as_plain_jit():
+  # JAX refuses compiler options on a nested jit: under grad, vmap, make_jaxpr or another jit the function
+  # is traced as plain jax.jit (the X-ray explainer differentiates through jitted classifiers).
+  x = jnp.asarray(RNG.normal(size=(8, 16, 16, 32)), jnp.float32)
+  w = jnp.asarray(RNG.normal(size=(3, 3, 32, 32)), jnp.float32)
+  ours = compilation.jit(_conv)
+  loss = lambda x: jnp.sum(ours(x, w) ** 2)
+  reference = lambda x: jnp.sum(_conv(x, w) ** 2)
+  np.testing.assert_allclose(jax.grad(loss)(x), jax.grad(reference)(x), rtol=1e-3, atol=1e-2)
+  np.testing.assert_allclose(jax.vmap(ours, (0, None))(x[:, None], w)[:, 0], _conv(x, w), rtol=1e-4, atol=1e-3)
+  assert "pjit" in str(jax.make_jaxpr(ours)(x, w)) or "jit" in str(jax.make_jaxpr(ours)(x, w))
+  outer = compilation.jit(lambda x: ours(x, w) + 1.0)
+  assert not _in_ynnpack(outer, x)
+  np.testing.assert_allclose(outer(x), _conv(x, w) + 1.0, rtol=1e-4, atol=1e-3)
