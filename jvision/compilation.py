@@ -42,8 +42,10 @@ class _Jitted:
       return self._plain(*args, **kwargs)
     return self._tuned(*args, **kwargs)
 
-  def lower(self, *args, **kwargs):
-    return self._tuned.lower(*args, **kwargs)
+  def __getattr__(self, name: str):  # lower, trace, eval_shape, ... of the top-level program.
+    if name in ("_plain", "_tuned"):
+      raise AttributeError(name)
+    return getattr(self._tuned, name)
 
 
 def jit(fun: Callable, **kwargs) -> Any:

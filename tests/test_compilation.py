@@ -63,3 +63,17 @@ def test_transformations_and_enclosing_jits_trace_it_as_plain_jit():
   outer = compilation.jit(lambda x: ours(x, w) + 1.0)
   assert not _in_ynnpack(outer, x)
   np.testing.assert_allclose(outer(x), _conv(x, w) + 1.0, rtol=1e-4, atol=1e-3)
+
+
+def test_attributes_are_those_of_the_top_level_program():
+  x = jnp.ones((2, 4, 4, 3))
+  w = jnp.ones((3, 3, 3, 2))
+  def fresh(x, w):  # JAX's compilation cache is per function: one no other test compiles.
+    return _conv(x, w)
+
+  ours = compilation.jit(fresh)
+  ours(x, w)
+  ours(jnp.zeros((2, 4, 4, 3)), w)
+  assert ours._cache_size() == 1  # One compilation for one signature.
+  assert ours.eval_shape(x, w).shape == (2, 4, 4, 2)
+  assert ours.__name__ == "fresh"
