@@ -1,12 +1,11 @@
-r"""flax's max pooling (XLA reduce_window, select-and-scatter gradient) against jvision's reshape path.
+r"""flax's max pooling (XLA reduce_window, select-and-scatter gradient) against jvision's strided slices.
 
     python experiments/benchmarks/pool_paths.py [--batch 128] [--repeats 5]
 
 For the 2x2/2 max pooling of the benchmark CNN's blocks on 32x32 inputs (and of VGG/U-Net-like wider maps),
 times the forward pass and the gradient through ``flax.linen.max_pool`` and through
-``jvision.ops.pool.max_pool`` (a reshape and a max where the windows tile the map), and prints milliseconds
-per call and the speed-up. The overlapping 3x3/2 pooling of the ResNet stem is shown for contrast: it has no
-reshape form, and ``jvision.ops.pool.max_pool`` leaves it to flax.
+``jvision.ops.pool.max_pool`` (the maximum of the window's strided slices, a first-maximum custom gradient),
+and prints milliseconds per call and the speed-up; also for the overlapping 3x3/2 pooling of the ResNet stem.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from jvision.ops import pool
 CASES = [  # The CNN of cnn_cifar10.py / train_throughput.py pools 64, 128 and 256 channels.
     ("CNN block 1, 2x2/2", 32, 64, 2, 2, "SAME"), ("CNN block 2, 2x2/2", 16, 128, 2, 2, "SAME"),
     ("CNN block 3, 2x2/2", 8, 256, 2, 2, "SAME"), ("VGG/U-Net-like 2x2/2", 64, 64, 2, 2, "VALID"),
-    ("ResNet stem 3x3/2 (no reshape form)", 16, 64, 3, 2, ((1, 1), (1, 1))),
+    ("ResNet stem 3x3/2, overlapping", 16, 64, 3, 2, ((1, 1), (1, 1))),
 ]
 
 
