@@ -4,7 +4,8 @@ r"""XLA's CPU convolution against jvision's matrix-product path (``jvision.ops.c
 
 For each convolution of a ResNet-18 on 32x32 inputs (and two larger maps for contrast), times the forward
 pass and the gradient with respect to input and kernel, through ``lax.conv_general_dilated`` and through
-``jvision.ops.conv.conv_im2col``, and prints milliseconds per call and the speed-up. The rows decide
+``jvision.ops.conv.conv_im2col``, each compiled as jvision compiles its steps (``jvision.compilation.jit``),
+and prints milliseconds per call and the speed-up. The rows decide
 ``jvision.ops.conv.SMALL_OUTPUT_PIXELS``: below it the matrix product wins, above it XLA does.
 """
 
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jvision import compilation
 from jvision.ops import conv
 
 # name, input side, in channels, out channels, kernel, stride, padding
@@ -31,7 +33,8 @@ CASES = [
 
 
 def milliseconds(fn, args, repeats: int) -> float:
-  fn = jax.jit(fn)
+  """Mean time of ``fn(*args)`` compiled as jvision compiles its steps (``jvision.compilation.jit``)."""
+  fn = compilation.jit(fn)
   jax.block_until_ready(fn(*args))
   start = time.perf_counter()
   for _ in range(repeats):
