@@ -2,11 +2,11 @@
 programs that run once.
 
 ``jit`` is ``jax.jit`` with ``CPU_OPTIONS`` on the CPU backend. XLA's CPU backend in jax 0.10 hands
-convolutions to YNNPACK by default, which on this project's CPU ran them at half the speed of XLA's own
-(Eigen) convolution: a 3x3 convolution of 64 channels on 32x32 maps, batch 128, took 137 ms forward and 370
-ms for both gradients, against 69 and 189 ms with YNNPACK kept to matrix products, where it is the fastest
-(``python experiments/benchmarks/xla_cpu_flags.py``; README, Benchmarks). The train and eval steps, and the
-other programs that run a model many times, are compiled with it.
+convolutions to YNNPACK by default, which on this project's CPU runs them at about half the speed of XLA's
+own (Eigen) convolution (``python experiments/benchmarks/cpu_kernels.py``: the forward-pass columns) and took
+the benchmark CNN's train step from 159 to 110 images/s (``python experiments/benchmarks/xla_cpu_flags.py``);
+for matrix products YNNPACK is the fastest kernel XLA has, bfloat16 ones above all. The train and eval steps,
+and the other programs that run a model many times, are compiled with YNNPACK kept to matrix products.
 
 ``compile_for_one_call``: the parameter initialisers' unrolled threefry rounds take most of a CPU model's
 start-up to optimise (a ResNet-18 ``init``: ~5x longer than at level 0; a VGG-19: 10 s) for a program that

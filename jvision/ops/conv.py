@@ -10,8 +10,11 @@ accepts it as its ``conv_general_dilated`` field). For a 2-D, NHWC / HWIO, ungro
 dilation whose output has at most ``SMALL_OUTPUT_PIXELS`` pixels, on the CPU backend, it gathers the
 ``kh * kw`` shifted (strided, dilated) views of the padded input into patches ``[B, Ho, Wo, kh*kw*Cin]`` and
 multiplies them by the kernel reshaped to ``[kh*kw*Cin, Cout]`` (im2col). Gradients flow through slices, a pad
-and a dot, which XLA runs fast. Everything else goes to ``lax.conv_general_dilated`` unchanged. The two paths
-sum in different orders: results agree to float round-off, not bit for bit.
+and a dot, which XLA runs fast. Kernel taps whose every output reads only padding are left out (one tap of
+nine for a 3x3 convolution of a 1x1 map), the kept taps are one slice of the kernel when they are contiguous
+(its gradient is then one pad), and half-precision products accumulate in float32 and are rounded once.
+Everything else goes to ``lax.conv_general_dilated`` unchanged. The two paths sum in different orders: results
+agree to float round-off, not bit for bit.
 """
 
 from __future__ import annotations
