@@ -39,7 +39,7 @@ def _pads(shape: Sequence[int], window: tuple[int, ...], strides: tuple[int, ...
 
 
 def _window_slices(x, window, strides, pads):
-  """The padded input and, per window offset (row-major), the strided slice ``[B, *outputs, C]`` it pools."""
+  """Per window offset (row-major), the strided slice ``[B, *outputs, C]`` of the -inf-padded input it pools."""
   padded = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
   outputs = [(size - k) // s + 1 for size, k, s in zip(padded.shape[1:-1], window, strides)]
   slices = []
@@ -48,7 +48,7 @@ def _window_slices(x, window, strides, pads):
     limit = (padded.shape[0], *(o + (n - 1) * s + 1 for o, n, s in zip(offset, outputs, strides)),
              padded.shape[-1])
     slices.append(lax.slice(padded, start, limit, (1, *strides, 1)))
-  return padded, slices
+  return slices
 
 
 def _first_maximum(slices):
@@ -61,11 +61,11 @@ def _first_maximum(slices):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
 def _strided_max_pool(x, window, strides, pads):
-  return _first_maximum(_window_slices(x, window, strides, pads)[1])[0]
+  return _first_maximum(_window_slices(x, window, strides, pads))[0]
 
 
 def _strided_max_pool_forward(x, window, strides, pads):
-  best, first = _first_maximum(_window_slices(x, window, strides, pads)[1])
+  best, first = _first_maximum(_window_slices(x, window, strides, pads))
   return best, (first, x.shape)
 
 
