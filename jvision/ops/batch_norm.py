@@ -35,7 +35,9 @@ def channel_sums(x: jax.Array) -> jax.Array:
 
 
 def _statistics(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-  count = x.size // x.shape[-1]
+  count = x.size // x.shape[-1] if x.ndim and x.shape[-1] else 0
+  if count == 0:  # The mean of nothing would be NaN.
+    raise ValueError(f"batch statistics need at least one position per channel; got shape {x.shape}")
   mean = channel_sums(x) / count
   mean_square = channel_sums(jnp.square(x.astype(jnp.float32))) / count
   return mean, jnp.maximum(0.0, mean_square - jnp.square(mean))

@@ -56,13 +56,13 @@ def conv_im2col(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
   if out_h < 1 or out_w < 1:
     raise ValueError(f"kernel {rhs.shape[:2]} (dilation {dh, dw}) does not fit the padded input "
                      f"{height}x{width}")
+  result_type = preferred_element_type or jnp.result_type(lhs, rhs)
   # A kernel row (column) whose every output reads only padding contributes zeros: it is left out, which
   # on ResNet's 1x1 maps keeps one tap of nine.
   rows = [i for i in range(kh) if _reads_input(i * dh, out_h, sh, padding[0][0], lhs.shape[1])]
   cols = [j for j in range(kw) if _reads_input(j * dw, out_w, sw, padding[1][0], lhs.shape[2])]
   if not rows or not cols:
-    shape = (lhs.shape[0], out_h, out_w, cout)
-    return jnp.zeros(shape, preferred_element_type or jnp.result_type(lhs, rhs))
+    return jnp.zeros((lhs.shape[0], out_h, out_w, cout), result_type)
   views = [x[:, i * dh:i * dh + (out_h - 1) * sh + 1:sh, j * dw:j * dw + (out_w - 1) * sw + 1:sw, :]
            for i in rows for j in cols]
   patches = views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)  # (i, j, c) order, as rhs.
@@ -71,10 +71,10 @@ def conv_im2col(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
   else:
     kernel = jnp.stack([rhs[i, j] for i in rows for j in cols])
   kernel = kernel.reshape(len(rows) * len(cols) * cin, cout)
-  result_type = preferred_element_type or jnp.result_type(patches, kernel)
   # A half-precision product accumulates in float32 and is rounded once: XLA's CPU matrix product with a
-  # bfloat16 result runs about 3x slower than with a float32 one (YNNPACK takes only the latter).
-  accumulate = jnp.float32 if jnp.dtype(result_type).itemsize < 4 else preferred_element_type
+  # bfloat16 result runs 2-6x slower than with a float32 one (``experiments/benchmarks/cpu_kernels.py``).
+  half = jnp.issubdtype(result_type, jnp.inexact) and jnp.dtype(result_type).itemsize < 4
+  accumulate = jnp.float32 if half else preferred_element_type
   out = lax.dot_general(patches, kernel, (((3,), (0,)), ((), ())), precision=precision,
                         preferred_element_type=accumulate)
   return out.astype(result_type)

@@ -93,7 +93,8 @@ def max_pool(x: jax.Array, window_shape: Sequence[int], strides: Optional[Sequen
   docstring)."""
   window = tuple(window_shape)
   strides = tuple(strides) if strides is not None else (1,) * len(window)
-  if (jax.default_backend() == "cpu" and x.ndim == len(window) + 2 and jnp.issubdtype(x.dtype, jnp.floating)
-      and all(p >= 0 for pair in _pads(x.shape, window, strides, padding) for p in pair)):
-    return _strided_max_pool(x, window, strides, _pads(x.shape, window, strides, padding))
+  if jax.default_backend() == "cpu" and x.ndim == len(window) + 2 and jnp.issubdtype(x.dtype, jnp.floating):
+    pads = _pads(x.shape, window, strides, padding)
+    if all(p >= 0 for pair in pads for p in pair):
+      return _strided_max_pool(x, window, strides, pads)
   return nn.max_pool(x, window, strides=strides, padding=padding)

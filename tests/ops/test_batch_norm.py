@@ -122,3 +122,10 @@ def test_initialisation_leaves_the_running_averages_alone():
   variables = layers.BatchNorm(use_running_average=False).init(jax.random.PRNGKey(0), x)
   np.testing.assert_array_equal(variables["batch_stats"]["mean"], np.zeros(3))
   np.testing.assert_array_equal(variables["batch_stats"]["var"], np.ones(3))
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 4, 3), (4, 0)])
+def test_an_empty_batch_is_a_clear_error_not_nan(shape):
+  x = jnp.zeros(shape, jnp.float32)
+  with pytest.raises(ValueError, match="at least one position per channel"):
+    batch_norm.batch_norm_train(x, jnp.ones(shape[-1:]), jnp.zeros(shape[-1:]), 1e-5, jnp.float32)

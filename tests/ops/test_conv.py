@@ -96,3 +96,13 @@ def test_bfloat16_products_accumulate_in_float32_and_round_once():
                                    dimension_numbers=NHWC)
   # One rounding of the float32 sum: within half a bfloat16 ulp (2^-8 relative) of the exact result.
   np.testing.assert_allclose(np.float32(out), exact, rtol=2 ** -8, atol=1e-6)
+
+
+def test_integer_products_keep_their_type():
+  # Only half-precision floats accumulate in float32: an int8 convolution stays int8 and wraps around as
+  # XLA's does (36 products of 9 make 324, which wraps to 68; through float32 it would saturate at 127).
+  x = jnp.full((2, 3, 3, 4), 3, jnp.int8)  # The centre output reads all nine taps.
+  w = jnp.full((3, 3, 4, 5), 3, jnp.int8)
+  ours = conv.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
+  assert ours.dtype == jnp.int8
+  np.testing.assert_array_equal(ours, lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC))
