@@ -2,7 +2,7 @@ r"""Train-step throughput (images/s) of jvision's step, and of the same network 
 
     python experiments/benchmarks/train_throughput.py [--models cnn,resnet18] [--dtypes float32,bfloat16]
         [--batch 128] [--steps 20] [--repeats 3] [--torch/--no-torch] [--batch-norm jvision|flax]
-        [--xla-defaults] [--cnn-pooling max|flax_max|avg]
+        [--xla-defaults] [--cnn-pooling max|flax_max|avg] [--conv-kernel-gradient jvision|xla]
 
 Times `jvision.train.train_step` exactly as the trainer runs it (``jvision.compilation.jit``, donated state,
 BatchNorm in training mode, SGD with momentum, the non-finite guard) on random 32x32x3 batches, after a
@@ -99,6 +99,10 @@ def main() -> None:
   parser.add_argument("--batch-norm", default="jvision", choices=("jvision", "flax"),
                       help="every model's BatchNorm (jvision side only): flax is flax.linen.BatchNorm instead "
                            "of jvision.models.layers.BatchNorm (its statistics as matrix-vector products)")
+  parser.add_argument("--conv-kernel-gradient", default="jvision", choices=("jvision", "xla"),
+                      help="the convolutions' kernel gradient (jvision side only): xla is JAX's own, whose "
+                           "input transpose XLA fuses with the input's producer, instead of "
+                           "jvision.ops.conv.conv_nhwc's (the transpose apart)")
   parser.add_argument("--xla-defaults", action="store_true",
                       help="compile jvision's step with plain jax.jit (XLA's default CPU options, YNNPACK "
                            "convolutions) instead of jvision.compilation.jit")
@@ -107,6 +111,15 @@ def main() -> None:
     from flax import linen as nn
     from jvision.models import layers
     layers.BatchNorm = nn.BatchNorm
+  if args.conv_kernel_gradient == "xla":
+    from jax import lax
+    from jvision.ops import conv
+
+    def xla_conv(lhs, rhs, window_strides, padding, rhs_dilation, precision=None, preferred_element_type=None):
+      return lax.conv_general_dilated(lhs, rhs, window_strides, padding, rhs_dilation=rhs_dilation,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision,
+                                      preferred_element_type=preferred_element_type)
+    conv.conv_nhwc = xla_conv
   CNN_KWARGS["pooling"] = "max" if args.cnn_pooling == "flax_max" else args.cnn_pooling
   if args.cnn_pooling == "flax_max":
     from flax import linen as nn
