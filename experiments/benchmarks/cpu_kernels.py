@@ -2,13 +2,16 @@ r"""What XLA's CPU kernels reach on this machine: matrix products, the CNN's con
 
     python experiments/benchmarks/cpu_kernels.py [--repeats 5]
 
-Three tables, each op compiled by ``jvision.compilation.jit`` (YNNPACK for matrix products only) unless the
+Four tables, each op compiled by ``jvision.compilation.jit`` (YNNPACK for matrix products only) unless the
 row says XLA's defaults (plain ``jax.jit``, YNNPACK for convolutions too):
 
 - matrix products ``[m, k] x [k, n]`` in float32 and bfloat16 (float32 and bfloat16 results), GFLOP/s;
 - the benchmark CNN's 3x3 convolutions at batch 128 (``train_throughput.py``'s network): forward, input
   gradient and kernel gradient, milliseconds and GFLOP/s, and the forward pass under XLA's defaults;
-- a fused multiply-add over a float32 array, GB/s (read and write), the rate every materialised copy pays.
+- a fused multiply-add over a float32 array, GB/s (read and write), the rate every materialised copy pays;
+- the transpose a kernel gradient needs (``[B, H, W, C]`` to ``[C, H, W, B]``) of the CNN's activations: of a
+  stored array, of a scaled ReLU as XLA fuses it (one strided loop), and of the same ReLU through
+  ``jvision.ops.conv.transpose_unfused`` (the ReLU, then the plain transpose), milliseconds.
 
 These figures explain the train-step benchmark: the CNN's step is mostly its convolutions, and copies are
 expensive next to them.
@@ -25,6 +28,7 @@ import numpy as np
 from jax import lax
 
 from jvision import compilation
+from jvision.ops import conv as conv_ops
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 MATMULS = [(2048, 2048, 2048), (32768, 576, 64), (32768, 64, 64)]
@@ -80,6 +84,19 @@ def main() -> None:
   t = seconds(compilation.jit(lambda x: x * 2.0 + 1.0), (x,), args.repeats)
   print(f"\n| fused multiply-add over float32 {tuple(x.shape)} ({x.nbytes / 2 ** 20:.0f} MiB) | GB/s (read + write) |")
   print(f"|---|---|\n| {t * 1e3:.1f} ms | {2 * x.nbytes / t / 1e9:.1f} |")
+
+  print("\n| transpose [B, H, W, C] -> [C, H, W, B], float32 | stored array ms | ReLU(x * s) fused by XLA ms | "
+        "ReLU(x * s) through transpose_unfused ms |\n|---|---|---|---|")
+  to_kernel_layout = (3, 1, 2, 0)
+  for side, cin, _ in CONVS[::2]:
+    x = jnp.asarray(rng.normal(size=(args.batch, side, side, cin)), jnp.float32)
+    scale = jnp.full((cin,), 1.5, jnp.float32)
+    times = [seconds(compilation.jit(lambda x: jnp.transpose(x, to_kernel_layout)), (x,), args.repeats),
+             seconds(compilation.jit(lambda x, s: jnp.transpose(jax.nn.relu(x * s), to_kernel_layout)),
+                     (x, scale), args.repeats),
+             seconds(compilation.jit(lambda x, s: conv_ops.transpose_unfused(
+                 jax.nn.relu(x * s), to_kernel_layout, anchor=s)), (x, scale), args.repeats)]
+    print(f"| {args.batch}x{side}x{side}x{cin} | " + " | ".join(f"{t * 1e3:.1f}" for t in times) + " |", flush=True)
 
 
 if __name__ == "__main__":
