@@ -54,8 +54,8 @@ def resnet18(num_classes=10):
                        nn.Linear(512, num_classes))
 
 
-def images_per_second(name: str, dtype: str, batch: int, steps: int, repeats: int, warmup: int = 3,
-                      channels_last: bool = False) -> float:
+def make_step(name: str, dtype: str, batch: int, channels_last: bool = False):
+  """One SGD step of the network on a fixed random batch, as a function of no arguments."""
   torch.manual_seed(0)
   model = {"cnn": cnn, "resnet18": resnet18}[name]()
   images = torch.randn(batch, 3, 32, 32)
@@ -73,6 +73,11 @@ def images_per_second(name: str, dtype: str, batch: int, steps: int, repeats: in
     loss.backward()
     optimizer.step()
 
+  return step
+
+
+def images_per_second(step, batch: int, steps: int, repeats: int, warmup: int = 3) -> float:
+  """Median images/s over ``repeats`` timings of ``steps`` calls of ``step`` (from ``make_step``)."""
   for _ in range(warmup):
     step()
   rates = []

@@ -1,7 +1,7 @@
 r"""Train-step throughput (images/s) of jvision's step, and of the same network in PyTorch when installed.
 
     python experiments/benchmarks/train_throughput.py [--models cnn,resnet18] [--dtypes float32,bfloat16]
-        [--batch 128] [--steps 20] [--repeats 3] [--torch/--no-torch] [--batch-norm jvision|flax]
+        [--batch 128] [--steps 20] [--repeats 3] [--rounds 1] [--torch/--no-torch] [--batch-norm jvision|flax]
         [--xla-defaults] [--cnn-pooling max|flax_max|avg] [--conv-kernel-gradient jvision|xla]
 
 Times `jvision.train.train_step` exactly as the trainer runs it (``jvision.compilation.jit``, donated state,
@@ -9,7 +9,8 @@ BatchNorm in training mode, SGD with momentum, the non-finite guard) on random 3
 warm-up that includes the compilation. The CNN is the `experiments/cnn_cifar10.py` network (3 blocks of 2 convs 64/128/256, BN,
 max-pool, dense 256). Where `torch` is importable, the same architecture is timed in PyTorch (float32, and
 bfloat16 under CPU autocast) with the same batch and optimizer, and the ratio jvision/PyTorch is printed.
-PyTorch is optional: nothing in jvision needs it.
+With ``--rounds N`` both are timed N times, alternately, and the table gives the medians and the range of
+the rounds' ratios: this machine's speed drifts by 10% and more between minutes. PyTorch is optional: nothing in jvision needs it.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ def time_steps(step_once, steps: int, repeats: int, warmup: int = 3) -> float:
   return statistics.median(rates)
 
 
-def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats: int,
-                          guard_nonfinite: bool = True, xla_defaults: bool = False) -> float:
-  """``xla_defaults``: compile the step with plain ``jax.jit`` (XLA's default CPU options) instead of
+def jax_step(name: str, dtype: str, batch: int, guard_nonfinite: bool = True, xla_defaults: bool = False):
+  """The trainer's step on a fixed random batch, as a function of no arguments that returns the loss.
+  ``xla_defaults``: compile it with plain ``jax.jit`` (XLA's default CPU options) instead of
   ``jvision.compilation.jit``, the trainer's."""
   import optax
   from jvision import compilation, train
@@ -82,7 +83,12 @@ def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats
     holder[0], metrics = step(holder[0], batch_data)
     return metrics["loss"]
 
-  return batch * time_steps(step_once, steps, repeats)
+  return step_once
+
+
+def jax_images_per_second(name: str, dtype: str, batch: int, steps: int, repeats: int,
+                          guard_nonfinite: bool = True, xla_defaults: bool = False) -> float:
+  return batch * time_steps(jax_step(name, dtype, batch, guard_nonfinite, xla_defaults), steps, repeats)
 
 
 def main() -> None:
@@ -92,6 +98,9 @@ def main() -> None:
   parser.add_argument("--batch", type=int, default=128)
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--rounds", type=int, default=1,
+                      help="time jvision and PyTorch this many times each, alternating; the table gives the "
+                           "medians and the range of the rounds' ratios (this machine's speed drifts)")
   parser.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True)
   parser.add_argument("--cnn-pooling", default="max", choices=("max", "flax_max", "avg"),
                       help="the CNN's pooling (jvision side only): isolates max-pool's backward pass; "
@@ -133,17 +142,23 @@ def main() -> None:
     except ImportError:
       print("torch is not installed: PyTorch columns skipped", file=sys.stderr)
   print(f"devices: {jax.devices()}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-  print("| model | dtype | jvision images/s | PyTorch images/s | jvision / PyTorch |")
-  print("|---|---|---|---|---|")
+  print("| model | dtype | jvision images/s | PyTorch images/s | jvision / PyTorch | rounds' ratios |")
+  print("|---|---|---|---|---|---|")
   for name in args.models.split(","):
     for dtype in args.dtypes.split(","):
-      ours = jax_images_per_second(name, dtype, args.batch, args.steps, args.repeats,
-                                   xla_defaults=args.xla_defaults)
-      theirs = (torch_bench.images_per_second(name, dtype, args.batch, args.steps, args.repeats)
-                if torch_bench else float("nan"))
-      ratio = ours / theirs if torch_bench else float("nan")
-      print(f"| {name} | {dtype} | {ours:.0f} | {theirs:.0f} | {ratio:.2f} |", flush=True)
-
+      ours_step = jax_step(name, dtype, args.batch, xla_defaults=args.xla_defaults)
+      theirs_step = torch_bench.make_step(name, dtype, args.batch) if torch_bench else None
+      ours, theirs = [], []
+      for _ in range(args.rounds):
+        ours.append(args.batch * time_steps(ours_step, args.steps, args.repeats))
+        if theirs_step:
+          theirs.append(torch_bench.images_per_second(theirs_step, args.batch, args.steps, args.repeats))
+      ours_rate = statistics.median(ours)
+      theirs_rate = statistics.median(theirs) if theirs else float("nan")
+      ratios = [a / b for a, b in zip(ours, theirs)]
+      spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+      print(f"| {name} | {dtype} | {ours_rate:.0f} | {theirs_rate:.0f} | {ours_rate / theirs_rate:.2f} | {spread} |",
+            flush=True)
 
 if __name__ == "__main__":
   main()

@@ -128,8 +128,9 @@ def transpose_unfused(x: jax.Array, axes: Sequence[int], anchor: jax.Array) -> j
   """``jnp.transpose(x, axes)``, computed where XLA cannot fuse it with the ops that produce ``x``.
 
   XLA's CPU backend fuses a transpose with the elementwise ops that compute its operand (a BatchNorm and its
-  ReLU, say) into one loop that reads the operand at a large stride: 41 ms against about 11 for the plain
-  transpose of the CNN's 32x32x64 activations in its train step. XLA never fuses across a conditional, so
+  ReLU, say) into one loop that reads the operand at a large stride: 52.7 ms against 18.3 for the plain
+  transpose of the CNN's 128x32x32x64 activations, 26.8 for the ReLU and then the plain transpose
+  (``python experiments/benchmarks/cpu_kernels.py``, last table). XLA never fuses across a conditional, so
   the transpose is taken in one, both of whose branches are the transpose. Its predicate reads one element of
   ``anchor`` (take a value every device holds whole, e.g. a replicated kernel, so that no collective is
   needed); which branch runs does not matter.
@@ -150,8 +151,9 @@ def conv_nhwc(lhs: jax.Array, rhs: jax.Array, window_strides: tuple[int, ...],
 
   XLA computes a kernel gradient as a convolution of the input stored ``[Cin, H, W, B]`` with the output
   gradient, and transposes the input to that layout first. Left to itself it fuses the transpose with the
-  input's producer (module docstring of ``transpose_unfused``); the CNN's train step spent 84 ms of about
-  850 in such loops. Here the tangent of the kernel is convolved with the input transposed explicitly, which
+  input's producer (docstring of ``transpose_unfused``), which cost the CNN's train step about 5% (``python
+  experiments/benchmarks/train_throughput.py --conv-kernel-gradient xla`` is the A/B). Here the tangent of
+  the kernel is convolved with the input transposed explicitly, which
   JAX turns into that same kernel-gradient convolution. Values and gradients are XLA's own; forward-mode and
   higher-order derivatives work as for ``lax.conv_general_dilated``.
   """
