@@ -153,9 +153,9 @@ def conv_nhwc(lhs: jax.Array, rhs: jax.Array, window_strides: tuple[int, ...],
   gradient, and transposes the input to that layout first. Left to itself it fuses the transpose with the
   input's producer (docstring of ``transpose_unfused``), which cost the CNN's train step about 5% (``python
   experiments/benchmarks/train_throughput.py --conv-kernel-gradient xla`` is the A/B). Here the tangent of
-  the kernel is convolved with the input transposed explicitly, which
-  JAX turns into that same kernel-gradient convolution. Values and gradients are XLA's own; forward-mode and
-  higher-order derivatives work as for ``lax.conv_general_dilated``.
+  the kernel is convolved with the input transposed explicitly, which JAX turns into that same
+  kernel-gradient convolution. Values are XLA's bit for bit, gradients come from the same XLA convolutions
+  and agree to round-off; forward-mode and higher-order derivatives work as for ``lax.conv_general_dilated``.
   """
   return lax.conv_general_dilated(lhs, rhs, window_strides, padding, rhs_dilation=rhs_dilation,
                                   dimension_numbers=_NHWC, precision=precision,
