@@ -174,8 +174,8 @@ def _conv_nhwc_jvp(window_strides, padding, rhs_dilation, precision, preferred_e
     terms.append(conv(lhs_dot, rhs, dimension_numbers=_NHWC))
   if not isinstance(rhs_dot, jax.custom_derivatives.SymbolicZero):  # Skipped when only the input is differentiated.
     terms.append(conv(transpose_unfused(lhs, (3, 1, 2, 0), anchor=rhs), rhs_dot, dimension_numbers=_CHWN))
-  tangent = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(out)
-  return out, tangent
+  # JAX calls this rule only when some tangent is nonzero, so ``terms`` is never empty.
+  return out, functools.reduce(jnp.add, terms)
 
 
 conv_nhwc.defjvp(_conv_nhwc_jvp, symbolic_zeros=True)
